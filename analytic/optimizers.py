@@ -1,0 +1,170 @@
+r"""Optimizer specifications, written once and read by both layers.
+
+A spec is a frozen dataclass describing an update rule.  Its :meth:`update`
+method is written against an abstract array namespace: it works on NumPy
+arrays (``numeric.simulate`` runs it) and on SymPy matrices (``analytic``
+expands it in Taylor series), so no update rule is written twice.
+
+All momentum methods share one two-step rule
+
+.. math::
+    x_{k+1} = x_k + \beta (x_k - x_{k-1}) - h\, \nabla E\big(x_k + \gamma (x_k - x_{k-1})\big),
+
+with :math:`\gamma = 0` for heavy ball (Polyak 1964) and :math:`\gamma = \beta`
+for Nesterov (1983); :class:`GD` is :math:`\beta = \gamma = 0`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import InputError
+
+__all__ = ["Optimizer", "GD", "HeavyBall", "Nesterov", "SGD", "LabelNoise", "make_optimizer"]
+
+
+def _real(argument, value, positive=False, allow_symbol=True):
+    if isinstance(value, str):
+        value = sp.Symbol(value, positive=True) if value.isidentifier() else sp.Rational(value)
+    if isinstance(value, sp.Basic):
+        if value.is_number:
+            v = float(value)
+        elif allow_symbol:
+            return value
+        else:
+            raise InputError(argument, value, "must be a number")
+    else:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(argument, value, "must be a real number") from None
+    if not math.isfinite(v):
+        raise InputError(argument, value, "must be finite")
+    if positive and v <= 0:
+        raise InputError(argument, value, "must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """Base class: a step size ``h`` (number or SymPy symbol)."""
+
+    h: object
+
+    def __post_init__(self):
+        object.__setattr__(self, "h", _real("h", self.h, positive=True))
+
+    #: number of previous iterates the rule reads (1 for one-step methods)
+    steps_back = 1
+    beta = 0
+    gamma = 0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def time_scale(self):
+        r"""The factor :math:`1/(1-\beta)` by which momentum speeds up the flow."""
+        return 1 / (1 - self.beta) if self.beta != 0 else sp.Integer(1)
+
+    def update(self, x, x_prev, grad):
+        """One step: ``x_next`` from ``x``, ``x_prev`` and a gradient callable."""
+        if self.beta == 0 and self.gamma == 0:
+            return x - self.h * grad(x)
+        v = x - x_prev
+        return x + self.beta * v - self.h * grad(x + self.gamma * v)
+
+
+@dataclass(frozen=True)
+class GD(Optimizer):
+    r"""Gradient descent :math:`x_{k+1} = x_k - h\nabla E(x_k)`.
+
+    >>> GD(0.1).update(1.0, None, lambda x: 2 * x)
+    0.8
+    """
+
+
+@dataclass(frozen=True)
+class HeavyBall(Optimizer):
+    r"""Polyak heavy-ball momentum :math:`x_{k+1} = x_k - h\nabla E(x_k) + \beta (x_k - x_{k-1})`.
+
+    >>> HeavyBall(0.1, 0.5).update(1.0, 0.5, lambda x: 2 * x)
+    1.05
+    """
+
+    beta: object = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "beta", _real("beta", self.beta))
+
+    steps_back = 2
+
+
+@dataclass(frozen=True)
+class Nesterov(HeavyBall):
+    r"""Nesterov momentum: the gradient is read at :math:`x_k + \beta (x_k - x_{k-1})`.
+
+    >>> Nesterov(0.1, 0.5).update(1.0, 0.5, lambda x: 2 * x)
+    1.0
+    """
+
+    @property
+    def gamma(self):
+        return self.beta
+
+
+@dataclass(frozen=True)
+class SGD(Optimizer):
+    """Mini-batch SGD: ``batches`` mini-batches per epoch, sampled without replacement.
+
+    The update is GD on the current batch's loss; which batch is used is the
+    simulator's business (seeded orderings).
+    """
+
+    batches: int = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not isinstance(self.batches, int) or isinstance(self.batches, bool) or self.batches < 1:
+            raise InputError("batches", self.batches, "must be a positive integer")
+
+
+@dataclass(frozen=True)
+class LabelNoise(Optimizer):
+    """GD on a squared loss whose labels get fresh Gaussian noise of std ``sigma`` each step."""
+
+    sigma: object = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        s = _real("sigma", self.sigma)
+        object.__setattr__(self, "sigma", s)
+        if not isinstance(s, sp.Basic) or s.is_number:
+            if float(s) < 0:
+                raise InputError("sigma", self.sigma, "must be nonnegative")
+
+
+def make_optimizer(name: str, h, beta=None, batches=None, sigma=None) -> Optimizer:
+    """Build a spec from its command-line name.
+
+    >>> make_optimizer("heavy-ball", "h", beta="1/2")
+    HeavyBall(h=h, beta=1/2)
+    """
+    if name == "gd":
+        return GD(h)
+    if name in ("heavy-ball", "nesterov"):
+        beta = sp.Symbol("beta", real=True) if beta is None else beta
+        if isinstance(beta, str):
+            beta = sp.Symbol(beta, real=True) if beta.isidentifier() else sp.nsimplify(beta)
+        return (HeavyBall if name == "heavy-ball" else Nesterov)(h, beta)
+    if name == "sgd":
+        return SGD(h, 2 if batches is None else batches)
+    if name == "label-noise":
+        sigma = sp.Symbol("sigma", positive=True) if sigma is None else sigma
+        if isinstance(sigma, str):
+            sigma = sp.Symbol(sigma, positive=True) if sigma.isidentifier() else sp.nsimplify(sigma)
+        return LabelNoise(h, sigma)
+    raise InputError("--optimizer", name, "must be one of gd, heavy-ball, nesterov, sgd, label-noise")

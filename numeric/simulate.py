@@ -1,0 +1,178 @@
+r"""Simulated iterates of the optimizer specs, many starting points at once.
+
+Every simulator reads the update rule from the spec in
+:mod:`analytic.optimizers` (so the rule is written once), runs all starting
+points as one array of shape ``(n, d)``, and detects divergence: a start
+whose iterate overflows (``|x| > 1e150``) or becomes NaN is frozen at its last
+finite value and its step is recorded.  :meth:`Trajectory.check` turns that into
+``DivergenceError("... diverged at step k")``; no NaN is ever handed back as a
+result.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from analytic.errors import DivergenceError, InputError
+from analytic.optimizers import SGD, LabelNoise, Optimizer
+
+__all__ = ["Trajectory", "simulate", "simulate_sgd", "OVERFLOW"]
+
+OVERFLOW = 1e150
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Iterates ``xs[k, i, :]`` at recorded steps ``steps[k]`` for start ``i``.
+
+    ``diverged_at[i]`` is the step at which start ``i`` diverged, or -1.
+    """
+
+    xs: np.ndarray
+    steps: np.ndarray
+    diverged_at: np.ndarray
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.xs[-1]
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at >= 0
+
+    def check(self, what: str = "iteration") -> "Trajectory":
+        """Raise :class:`DivergenceError` if any start diverged."""
+        if self.diverged.any():
+            i = int(np.argmax(self.diverged))
+            first = int(self.diverged_at[self.diverged].min())
+            raise DivergenceError(f"{what} (start {i} of {len(self.diverged_at)})", first)
+        return self
+
+
+def _starts(x0) -> tuple[np.ndarray, bool]:
+    x = np.array(x0, dtype=float)
+    single = x.ndim == 1
+    if single:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise InputError("x0", np.shape(x0), "must have shape (d,) or (n, d)")
+    if not np.isfinite(x).all():
+        raise InputError("x0", x0, "must be finite")
+    return x, single
+
+
+def _run(step_fn, x, x_prev, steps, record_every, single):
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise InputError("steps", steps, "must be a nonnegative integer")
+    record_every = max(int(record_every or steps or 1), 1) if record_every != 1 else 1
+    n = x.shape[0]
+    diverged_at = np.full(n, -1, dtype=np.int64)
+    rec = [x.copy()]
+    rec_steps = [0]
+    alive = np.ones(n, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for k in range(1, steps + 1):
+            x_new = step_fn(k, x, x_prev)
+            bad = ~np.isfinite(x_new).all(axis=1) | (np.abs(x_new) > OVERFLOW).any(axis=1)
+            newly = bad & alive
+            if newly.any():
+                diverged_at[newly] = k
+                alive &= ~newly
+            if not alive.all():
+                x_new = np.where(alive[:, None], x_new, x)
+                x_prev_new = np.where(alive[:, None], x, x_prev)
+            else:
+                x_prev_new = x
+            x_prev, x = x_prev_new, x_new
+            if k % record_every == 0 or k == steps:
+                rec.append(x.copy())
+                rec_steps.append(k)
+    xs = np.stack(rec)
+    if single:
+        pass
+    return Trajectory(xs, np.array(rec_steps), diverged_at)
+
+
+def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
+             record_every: int = 1) -> Trajectory:
+    r"""Run a deterministic optimizer spec (GD, heavy ball, Nesterov).
+
+    ``grad`` maps points ``(n, d) -> (n, d)``.  For two-step methods the
+    starting convention is explicit: ``x_prev=None`` means :math:`x_{-1} = x_0`;
+    otherwise ``x_prev`` is :math:`x_{-1}`.  ``record_every`` keeps every
+    ``k``-th iterate (``None`` keeps only the first and the last).
+
+    >>> from analytic.optimizers import GD
+    >>> t = simulate(GD(0.1), lambda x: 2 * x, [1.0], 3)
+    >>> t.xs[:, 0, 0].round(6).tolist()
+    [1.0, 0.8, 0.64, 0.512]
+    """
+    if isinstance(optimizer, (SGD, LabelNoise)):
+        raise InputError("optimizer", optimizer, "stochastic: use simulate_sgd or a label-noise simulator")
+    x, single = _starts(x0)
+    if x_prev is None:
+        xp = x.copy()
+    else:
+        xp, _ = _starts(x_prev)
+        if xp.shape != x.shape:
+            raise InputError("x_prev", xp.shape, f"must match x0's shape {x.shape}")
+    h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+
+    if beta == 0 and gamma == 0:
+        def step_fn(k, x, xp):
+            return x - h * grad(x)
+    elif gamma == 0:
+        def step_fn(k, x, xp):
+            return x + beta * (x - xp) - h * grad(x)
+    else:
+        def step_fn(k, x, xp):
+            v = x - xp
+            return x + beta * v - h * grad(x + gamma * v)
+    return _run(step_fn, x, xp, steps, record_every, single)
+
+
+def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int, seed: int,
+                 same_ordering: bool = False, record_every: int = 1) -> Trajectory:
+    r"""Mini-batch SGD over ``len(term_grads)`` per-sample losses.
+
+    Each epoch draws a permutation of the samples (without replacement,
+    seeded), splits it into ``optimizer.batches`` equal batches and takes one
+    GD step on each batch's mean loss.  Each start gets its own ordering unless
+    ``same_ordering``.  Steps are counted in SGD steps.
+
+    >>> from analytic.optimizers import SGD
+    >>> g = [lambda x: x - 1.0, lambda x: x + 1.0]
+    >>> t = simulate_sgd(SGD(0.5, 2), g, [[0.0]], 1, seed=0)
+    >>> t.xs.shape
+    (3, 1, 1)
+    """
+    n_terms = len(term_grads)
+    m = optimizer.batches
+    if n_terms % m:
+        raise InputError("batches", m, f"must divide the number of samples ({n_terms})")
+    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise InputError("epochs", epochs, "must be a nonnegative integer")
+    x, single = _starts(x0)
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    size = n_terms // m
+    h = float(optimizer.h)
+    orders = []
+    for _ in range(epochs):
+        if same_ordering:
+            p = np.broadcast_to(rng.permutation(n_terms), (n, n_terms))
+        else:
+            p = rng.permuted(np.broadcast_to(np.arange(n_terms), (n, n_terms)).copy(), axis=1)
+        orders.append(p)
+    def step_fn(k, x, xp):
+        e, b = divmod(k - 1, m)
+        batch = orders[e][:, b * size:(b + 1) * size]          # (n, size)
+        g = np.zeros_like(x)
+        for j in range(n_terms):
+            w = (batch == j).any(axis=1)
+            if w.any():
+                g[w] += term_grads[j](x[w])
+        return x - h * g / size
+    return _run(step_fn, x, x.copy(), epochs * m, record_every, single)

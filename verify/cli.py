@@ -1,0 +1,155 @@
+"""The ``implreg`` command line.
+
+``implreg verify``    run the registered claims and print their verdicts;
+``implreg claims``    list the claims;
+``implreg models``    list the built-in models;
+``implreg derive Q``  derive a quantity (gradient, hessian, grad-norm, minima, ...).
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from analytic.errors import ImplregError
+
+__all__ = ["main", "build_parser"]
+
+
+def _plugins():
+    from .commands import plugins
+    return plugins()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="implreg", description="Implicit regularization of gradient methods: "
+                                "exact derivations checked against simulated iterates.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    v = sub.add_parser("verify", help="run the registered claims")
+    v.add_argument("--quick", action="store_true", help="reduced sizes (seconds in total)")
+    v.add_argument("--only", nargs="+", metavar="ID", help="run only these claims")
+    v.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
+    v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    v.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    v.add_argument("--out", metavar="DIR", default=None, help="report directory")
+    v.add_argument("--no-report", action="store_true", help="print the table only")
+
+    sub.add_parser("claims", help="list the registered claims")
+    sub.add_parser("models", help="list the built-in models")
+
+    d = sub.add_parser("derive", help="derive a quantity")
+    dsub = d.add_subparsers(dest="quantity", metavar="QUANTITY")
+    dsub.required = True
+    for mod in _plugins():
+        for name, (add_args, _run) in getattr(mod, "DERIVE", {}).items():
+            q = dsub.add_parser(name, help=f"derive {name}")
+            add_args(q)
+            q.add_argument("--format", choices=("text", "latex", "json"), default="text")
+            q.add_argument("--document", metavar="FILE.tex", help="write a standalone LaTeX document")
+            q.add_argument("--eta", action="store_true", help="print the step size as \\eta in LaTeX")
+            q.set_defaults(derive_run=_run)
+        for name, (help_, add_args, _run) in getattr(mod, "COMMANDS", {}).items():
+            c = sub.add_parser(name, help=help_)
+            add_args(c)
+            c.set_defaults(command_run=_run)
+    return p
+
+
+def _emit_derivation(args, result) -> int:
+    from analytic.latex import Notation
+    from analytic.result import Result
+    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
+    if isinstance(result, Result):
+        payload = {"quantity": result.quantity, "result": str(result.expr), "latex": result.latex(notation)}
+        if hasattr(args, "model") or hasattr(args, "loss"):
+            from .commands.common import loss_from_args
+            try:
+                loss = loss_from_args(args)
+                payload.update({"loss": str(loss.expr), "variables": [v.name for v in loss.variables],
+                                "params": {k: (None if x is None else str(x)) for k, x in loss.params.items()}})
+            except ImplregError:
+                pass
+        text = f"{result.quantity}: {result.expr}"
+        latex = result.derivation_latex(notation)
+    else:
+        payload = dict(result)
+        text = payload.pop("text", "")
+        latex = payload.get("derivation_latex", payload.get("latex", ""))
+    if getattr(args, "document", None):
+        from .document import write_document
+        write_document(args.document, result, notation)
+    if args.format == "json":
+        print(json.dumps(payload, indent=2, sort_keys=False, default=str))
+    elif args.format == "latex":
+        print(latex)
+    else:
+        print(text)
+    return 0
+
+
+def _verify(args) -> int:
+    from .runner import format_table, run_claims, select_claims, write_json_atomic
+    claims = select_claims(args.only)
+    try:
+        from .report import write_report, progress_printer
+    except ImportError:  # report layer not present
+        write_report = None
+        progress_printer = None
+    progress = progress_printer() if progress_printer else None
+    figure_dir = None
+    verdicts = run_claims(claims, quick=args.quick, seed=args.seed, jobs=args.jobs,
+                          figure_dir=figure_dir, progress=progress)
+    print(format_table(verdicts))
+    if args.json:
+        write_json_atomic(args.json, {"seed": args.seed, "quick": args.quick,
+                                      "claims": [v.to_dict() for v in verdicts]})
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+def _claims(args) -> int:
+    from .registry import all_claims
+    for c in all_claims():
+        print(f"{c.id}\t{c.source}")
+    return 0
+
+
+def _models(args) -> int:
+    from analytic.models import MODELS
+    w = max(map(len, MODELS))
+    for name, (_f, desc) in MODELS.items():
+        print(f"{name.ljust(w)}  {desc}")
+    return 0
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "claims":
+            return _claims(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "derive":
+            return _emit_derivation(args, args.derive_run(args))
+        return int(args.command_run(args) or 0)
+    except ImplregError as exc:
+        print(f"implreg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("implreg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
