@@ -81,7 +81,6 @@ def preamble(title: str = "", notation: Notation | None = None, fontsize: str = 
         else rf"\usepackage{{{p}}}" for p in PACKAGES)
     lines = [
         rf"\documentclass[{fontsize},a4paper]{{article}}",
-        r"\usepackage[T1]{fontenc}",
         pkgs,
         r"\allowdisplaybreaks",
         r"\setlength{\parindent}{0pt}",
