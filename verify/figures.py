@@ -58,7 +58,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None, heigh
     import matplotlib.pyplot as plt
     w, h = STYLE["figure.figsize"]
     with style():
-        return plt.subplots(nrows, ncols, figsize=(width or w * (1 if ncols == 1 else 0.75 * ncols),
+        return plt.subplots(nrows, ncols, layout="constrained", figsize=(width or w * (1 if ncols == 1 else 0.75 * ncols),
                                                    height or h * nrows), squeeze=True)
 
 
