@@ -18,7 +18,7 @@ from pathlib import Path
 
 from analytic.errors import ImplregError
 
-__all__ = ["find_pdflatex", "compile_tex", "LatexError", "INSTALL_HINT"]
+__all__ = ["find_pdflatex", "compile_tex", "render_png", "LatexError", "INSTALL_HINT"]
 
 INSTALL_HINT = "apt-get install texlive-latex-base texlive-latex-recommended"
 
@@ -64,3 +64,44 @@ def compile_tex(tex_path, runs: int = 2, timeout: float = 300.0) -> Path:
             text = log.read_text(errors="replace") if log.exists() else proc.stdout.decode(errors="replace")
             raise LatexError(f"pdflatex failed on {tex_path.name} ({_first_error(text)}); log: {log}")
     return tex_path.with_suffix(".pdf")
+
+
+def _crop_white(pixels, margin: int = 8):
+    import numpy as np
+    ink = (pixels[..., :3] < 250).any(axis=-1)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise LatexError("the rendered LaTeX is blank")
+    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, pixels.shape[0])
+    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, pixels.shape[1])
+    return pixels[r0:r1, c0:c1]
+
+
+def render_png(body: str, png_path, dpi: int = 140) -> Path:
+    r"""Typeset a LaTeX ``body`` (e.g. an ``align`` block) and save it as a cropped PNG.
+
+    Runs pdflatex on a one-page article (the shared preamble) and
+    ``pdftoppm`` (poppler-utils) on the result; the white margin is cut away.
+    The PNG is written atomically.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from .texlayout import preamble
+    if shutil.which("pdftoppm") is None:
+        raise FileNotFoundError("pdftoppm not found; install it with: apt-get install poppler-utils")
+    png_path = Path(png_path)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        tex = Path(d) / "snippet.tex"
+        tex.write_text(preamble() + "\\pagestyle{empty}\n\\begin{document}\n" + body + "\n\\end{document}\n")
+        pdf = compile_tex(tex, runs=1)
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(pdf), str(Path(d) / "page")],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        pixels = np.asarray(Image.open(Path(d) / "page.png").convert("RGB"))
+        cropped = _crop_white(pixels)
+        png_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = png_path.with_name(f".{png_path.name}.tmp.png")
+        Image.fromarray(cropped).save(tmp)
+        os.replace(tmp, png_path)
+    return png_path
