@@ -148,7 +148,7 @@ def notation_from_option(text: str | None, eta: bool = False) -> Notation:
     >>> notation_from_option("loss").loss
     Traceback (most recent call last):
     ...
-    analytic.errors.InputError: --notation = 'loss': write name=LaTeX pairs separated by commas, e.g. loss=L,step=\eta
+    analytic.errors.InputError: argument '--notation' = 'loss': write name=LaTeX pairs ...
     """
     from analytic.errors import InputError
     values: dict = {"step": r"\eta"} if eta else {}
