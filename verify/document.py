@@ -100,7 +100,15 @@ def document_text(result, notation: Notation | None = None, title: str | None = 
 
 
 def write_document(path, result, notation: Notation | None = None, title: str | None = None) -> Path:
-    """Write :func:`document_text` to ``path`` atomically (temporary file + rename)."""
+    """Write :func:`document_text` to ``path`` atomically (temporary file + rename).
+
+    >>> import tempfile
+    >>> from analytic.calculus import gradient
+    >>> from analytic.models import linear2d
+    >>> p = write_document(tempfile.mkdtemp() + "/grad.tex", gradient(linear2d()))
+    >>> "begin{align}" in p.read_text()
+    True
+    """
     path = Path(path)
     if path.suffix != ".tex":
         from analytic.errors import InputError

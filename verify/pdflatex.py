@@ -45,10 +45,16 @@ def _first_error(log: str) -> str:
 
 
 def compile_tex(tex_path, runs: int = 2, timeout: float = 300.0) -> Path:
-    """Compile ``tex_path`` to PDF next to it; return the PDF path.
+    r"""Compile ``tex_path`` to PDF next to it; return the PDF path.
 
     Raises :class:`LatexError` naming the log and the first ``!`` error line
     when pdflatex fails, and :class:`FileNotFoundError` when it is missing.
+
+    >>> import tempfile
+    >>> tex = Path(tempfile.mkdtemp()) / "a.tex"
+    >>> _ = tex.write_text("\\documentclass{article}\\begin{document}$x^2$\\end{document}")
+    >>> find_pdflatex() is None or compile_tex(tex, runs=1).stat().st_size > 0
+    True
     """
     exe = find_pdflatex()
     if exe is None:

@@ -33,9 +33,13 @@ def _github_math(statement: str) -> str:
 
 
 def claims_table(claims, statuses: dict) -> str:
-    """The Markdown table: one row per claim, in registry order.
+    r"""The Markdown table: one row per claim, in registry order.
 
     ``statuses`` maps claim ids to ``"pass"``/``"fail"`` (absent: not run).
+
+    >>> from verify.registry import get_claim
+    >>> print(claims_table([get_claim("seed000.minima-curve")], {"seed000.minima-curve": "pass"}).splitlines()[-1])
+    | `seed000.minima-curve` | $E\big(w_1, -\log(w_1/y - 1)/x\big) = 0 \text{ for } w_1 > y$ | Ghosh et al., ICLR 2023, App. 8, curve of global minima | pass |
     """
     mark = {"pass": "pass", "fail": "**FAIL**"}
     rows = ["| claim | statement | source | status |", "|---|---|---|---|"]

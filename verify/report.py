@@ -203,7 +203,15 @@ def _swap_in(tmp: Path, target: Path) -> None:
 
 def build_report(claims, out=None, quick: bool = False, seed: int = 0, jobs: int = 1, progress=None,
                  compile_pdf: bool = True) -> ReportOutcome:
-    """Run ``claims`` and write the report directory ``out`` atomically."""
+    """Run ``claims`` and write the report directory ``out`` atomically.
+
+    >>> import tempfile
+    >>> from verify.runner import select_claims
+    >>> out = build_report(select_claims(["seed000.minima-curve"]), out=tempfile.mkdtemp() + "/r",
+    ...                    quick=True, compile_pdf=False)
+    >>> out.passed, sorted(p.name for p in out.directory.iterdir())
+    (True, ['derivations', 'figures', 'report.md', 'report.tex', 'results.json'])
+    """
     target = Path(out or DEFAULT_DIR).absolute()
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,13 @@ def _values(mapping) -> str:
 
 
 def report_markdown(verdicts, root, seed: int, quick: bool, seconds: float, pdf: bool) -> str:
-    """The text of ``report.md``; figure links are relative to ``root``."""
+    """The text of ``report.md``; figure links are relative to ``root``.
+
+    >>> from verify.registry import get_claim
+    >>> v = get_claim("seed000.minima-curve").run(quick=True)
+    >>> report_markdown([v], ".", 0, True, 0.1, pdf=False).splitlines()[0]
+    '# implreg verification report'
+    """
     root = Path(root)
     rows = failures_last(verdicts)
     n_fail = sum(not v.passed for v in rows)

@@ -146,7 +146,14 @@ def _claim_section(v, root: Path, unsafe: bool) -> str:
 
 
 def report_tex(verdicts, root, seed: int, quick: bool, seconds: float, unsafe=frozenset()) -> str:
-    """The full report source; ``root`` is the report directory (figure paths are relative to it)."""
+    r"""The full report source; ``root`` is the report directory (figure paths are relative to it).
+
+    >>> from verify.registry import get_claim
+    >>> v = get_claim("seed000.minima-curve").run(quick=True)
+    >>> tex = report_tex([v], ".", seed=0, quick=True, seconds=0.1)
+    >>> tex.count("\\section{"), tex.rstrip().endswith("\\end{document}")
+    (1, True)
+    """
     root = Path(root)
     n_fail = sum(not v.passed for v in verdicts)
     mode = "quick" if quick else "full"

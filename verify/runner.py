@@ -36,7 +36,11 @@ def safe_name(claim_id: str) -> str:
 
 
 def select_claims(only=None) -> list[Claim]:
-    """Every registered claim, or the ones named in ``only`` (in that order, once each)."""
+    """Every registered claim, or the ones named in ``only`` (in that order, once each).
+
+    >>> [c.id for c in select_claims(["seed000.minima-curve", "seed000.minima-curve"])]
+    ['seed000.minima-curve']
+    """
     if not only:
         return all_claims()
     seen, out = set(), []
@@ -97,8 +101,9 @@ def run_claims(claims, quick=False, seed=0, figure_dir=None, jobs=1, progress=No
         mp = multiprocessing.get_context("spawn")
         q = mp.Queue()
         running: dict[str, float] = {}
-        with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=mp,
-                                 initializer=_init_worker, initargs=(q,)) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=mp,
+                                   initializer=_init_worker, initargs=(q,))
+        try:
             futs = {pool.submit(_run_one, c.id, quick, seed, _figure_dir(figure_root, figure_dir, c.id)): c.id
                     for c in claims}
             pending = set(futs)
@@ -121,6 +126,10 @@ def run_claims(claims, quick=False, seed=0, figure_dir=None, jobs=1, progress=No
                 if progress and finished:
                     current = ", ".join(sorted(running)) or futs[next(iter(finished))]
                     progress(len(results) + sum(running.values()), total, current, elapsed())
+        except BaseException:  # interrupted: drop the queued claims, do not wait for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         q.close()
     if progress:
         progress(total, total, "", elapsed())
