@@ -228,3 +228,18 @@ def test_repository_readme_table_is_current(report):
     out, _, _ = report
     assert update_readme(ROOT / "README.md", statuses_from_results(out / "results.json"), write=False), \
         "README claims table out of date: run 'implreg readme --write'"
+
+
+def test_claims_report_their_own_progress(temporary_claims):
+    from verify.runner import run_claims
+
+    def long_claim(ctx):
+        for k in range(1, 4):
+            ctx.report(k / 4, f"sweep {k}/4")
+        return Outcome(True)
+    temporary_claims("zz.long", long_claim)
+    calls = []
+    run_claims(select_claims(["seed000.minima-curve", "zz.long"]), quick=True,
+               progress=lambda done, total, current, elapsed: calls.append((done, total, current)))
+    assert (1.5, 2, "zz.long sweep 2/4") in calls
+    assert calls[0] == (0, 2, "seed000.minima-curve") and calls[-1] == (2, 2, "")

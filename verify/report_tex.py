@@ -141,7 +141,7 @@ def _claim_section(v, root: Path, unsafe: bool) -> str:
         parts += [r"\textbf{Details.}", _details(v.details), ""]
     for f in v.figures:
         if str(f).endswith(".pdf"):
-            parts.append(_figure(f, root))
+            parts.append(rf"\emph{{figure {escape_text(Path(f).name)} omitted}}" if unsafe else _figure(f, root))
     return "\n".join(parts)
 
 

@@ -97,7 +97,7 @@ def _trajectory_figure(E, traj):
     """Left: the GD path over log10 E with the curve of minima; right: E along the path."""
     from ..figures import new_figure
     fig, (ax_path, ax_loss) = new_figure(1, 2)
-    g1, g2 = np.meshgrid(np.linspace(0.7, 7, 160), np.linspace(-4, 3, 140))
+    g1, g2 = np.meshgrid(np.linspace(0.7, 7, 120), np.linspace(-4, 3, 100))
     levels = np.log10(E(np.stack([g1, g2], axis=-1)) + 1e-12)
     cs = ax_path.contourf(g1, g2, levels, levels=20, cmap="viridis")
     fig.colorbar(cs, ax=ax_path, label=r"$\log_{10} E$")
