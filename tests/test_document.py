@@ -82,3 +82,15 @@ def test_long_sums_split_into_rows_that_keep_every_term():
     positions = [joined.find(sp.latex(t)) for t in expr.as_ordered_terms()]
     assert -1 not in positions and positions == sorted(positions)
     assert len(re.findall(r"(?<![{^])[+-] ", joined)) == len(expr.args) - 1
+
+
+def test_document_from_a_plugin_dict_compiles(tmp_path):
+    from verify.document import write_document
+    payload = {"quantity": "custom", "text": "custom: 1",
+               "latex": r"\begin{align} \IRloss &= w^2 && \text{the loss} \\ \IRgrad &= 2 w && \text{differentiate} \end{align}"}
+    tex = write_document(tmp_path / "custom.tex", payload, notation_from_option(r"loss=L"))
+    source = tex.read_text()
+    assert r"\IRloss" not in source.split(r"\begin{document}")[1] and "{L} &" in source
+    assert len(pypdf.PdfReader(compile_tex(tex, runs=1)).pages) == 1
+    with pytest.raises(InputError, match="--document"):
+        write_document(tmp_path / "custom.txt", payload)

@@ -124,7 +124,7 @@ def _claim_section(v, root: Path, unsafe: bool) -> str:
              rf" \quad \textbf{{Seed:}} {v.seed}{' (quick)' if v.quick else ''}", "",
              r"\textbf{Statement.}"]
     if unsafe:
-        parts.append(r"{\ttfamily " + _breakable(v.statement) + r"}\\ \emph{(this LaTeX did not compile; shown as text)}")
+        parts.append(r"{\ttfamily " + _breakable(v.statement) + r"}\\ \emph{(this LaTeX did not compile; shown as text)}\par")
     else:
         parts.append(r"\[ \IRfit{" + v.statement + r"} \]")
     parts += [rf"\textbf{{Source.}} {escape_text(v.source)}", ""]
