@@ -15,7 +15,7 @@ from verify.document import notation_from_option
 from verify.pdflatex import compile_tex
 from verify.texlayout import escape_text, estimated_width, expression_rows
 
-pypdf = pytest.importorskip("pypdf")  # the [test] extra; page counts of compiled PDFs
+import pypdf  # noqa: E402  (the [test] extra: page counts of compiled PDFs)
 
 DERIVATIONS = {"gradient": gradient, "hessian": hessian, "grad-norm": grad_norm_squared, "minima": global_minima}
 

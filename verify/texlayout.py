@@ -43,19 +43,37 @@ _TEXT_ESCAPES = {
 }
 
 
+_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+          "final-sigma sigma tau upsilon phi chi psi omega").split()
+#: Non-ASCII characters common in measurement names, set as math.
+_UNICODE_MATH = {chr(0x3B1 + i): "\\" + name for i, name in enumerate(_GREEK)
+                 if name not in ("omicron", "final-sigma")}
+_UNICODE_MATH.update({"\u0394": r"\Delta", "\u03a3": r"\Sigma", "\u03a9": r"\Omega", "\u2264": r"\le",
+                      "\u2265": r"\ge", "\u00d7": r"\times", "\u00b1": r"\pm", "\u00b2": "^2", "\u221e": r"\infty",
+                      "\u2192": r"\to", "\u2207": r"\nabla", "\u2016": r"\Vert", "\u00b7": r"\cdot", "\u2248": r"\approx"})
+_UNICODE_TEXT = {"\u2013": "--", "\u2014": "---", "\u2019": "'", "\u2018": "`", "\u201c": "``", "\u201d": "''"}
+
+
 def escape_text(text) -> str:
     r"""Plain text -> LaTeX text mode: every special character escaped.
 
-    Non-ASCII characters that pdflatex's default fonts cannot set are replaced
-    by ``?``, so arbitrary messages never stop a compilation.
+    Greek letters and common mathematical signs are set as math; other
+    non-ASCII characters, which pdflatex's default fonts cannot set, become
+    ``?``, so arbitrary messages never stop a compilation.
 
     >>> escape_text("max |E| < 1e-12 & 50% of w_1")
     'max \\textbar{}E\\textbar{} \\textless{} 1e-12 \\& 50\\% of w\\_1'
+    >>> escape_text("\u03c3 \u2264 2")
+    '$\\sigma$ $\\le$ 2'
     """
     out = []
     for ch in str(text):
         if ch in _TEXT_ESCAPES:
             out.append(_TEXT_ESCAPES[ch])
+        elif ch in _UNICODE_MATH:
+            out.append(f"${_UNICODE_MATH[ch]}$")
+        elif ch in _UNICODE_TEXT:
+            out.append(_UNICODE_TEXT[ch])
         elif ch == "\n":
             out.append(" ")
         elif ord(ch) < 32 or ord(ch) > 126:
