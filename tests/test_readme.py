@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from verify.cli import main
-from verify.readme import END, START, claims_table, update_readme
+from verify.readme import END, START, claims_table
 from verify.registry import all_claims
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,12 @@
 """The ``implreg`` command line.
 
-``implreg verify``    run the registered claims and print their verdicts;
+``implreg verify``    run the registered claims, print their verdicts and write the
+                      report directory (PDF, Markdown, JSON, figures, derivations);
 ``implreg claims``    list the claims;
 ``implreg models``    list the built-in models;
-``implreg derive Q``  derive a quantity (gradient, hessian, grad-norm, minima, ...).
+``implreg derive Q``  derive a quantity (gradient, hessian, grad-norm, minima, ...);
+                      ``--document FILE.tex`` writes a standalone article;
+``implreg readme``    check or rewrite the README's table of claims (a plugin).
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
     v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     v.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    v.add_argument("--out", metavar="DIR", default=None, help="report directory")
+    v.add_argument("--out", metavar="DIR", default=None, help="report directory (default ./implreg-report)")
     v.add_argument("--no-report", action="store_true", help="print the table only")
 
     sub.add_parser("claims", help="list the registered claims")

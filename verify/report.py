@@ -22,7 +22,6 @@ same ``results.json`` apart from the ``seconds`` fields.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,6 @@ from pathlib import Path
 
 from analytic.errors import InputError
 
-from .document import write_document
 from .pdflatex import INSTALL_HINT, LatexError, compile_tex, find_pdflatex
 from .progress import progress_printer
 from .registry import Verdict
