@@ -94,3 +94,11 @@ def test_document_from_a_plugin_dict_compiles(tmp_path):
     assert len(pypdf.PdfReader(compile_tex(tex, runs=1)).pages) == 1
     with pytest.raises(InputError, match="--document"):
         write_document(tmp_path / "custom.txt", payload)
+
+
+def test_every_package_used_ships_with_texlive_base_or_recommended():
+    import subprocess
+    from verify.texlayout import PACKAGES
+    for package in PACKAGES:
+        found = subprocess.run(["kpsewhich", f"{package}.sty"], capture_output=True, text=True).stdout.strip()
+        assert found.startswith("/usr/share/tex"), (package, found)
