@@ -1,9 +1,12 @@
 """The ``implreg`` command line.
 
-``implreg verify``    run the registered claims and print their verdicts;
+``implreg verify``    run the registered claims, print their verdicts and write the
+                      report directory (PDF, Markdown, JSON, figures, derivations);
 ``implreg claims``    list the claims;
 ``implreg models``    list the built-in models;
-``implreg derive Q``  derive a quantity (gradient, hessian, grad-norm, minima, ...).
+``implreg derive Q``  derive a quantity (gradient, hessian, grad-norm, minima, ...);
+                      ``--document FILE.tex`` writes a standalone article;
+``implreg readme``    check or rewrite the README's table of claims (a plugin).
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
     v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     v.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    v.add_argument("--out", metavar="DIR", default=None, help="report directory")
+    v.add_argument("--out", metavar="DIR", default=None, help="report directory (default ./implreg-report)")
     v.add_argument("--no-report", action="store_true", help="print the table only")
 
     sub.add_parser("claims", help="list the registered claims")
@@ -52,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--format", choices=("text", "latex", "json"), default="text")
             q.add_argument("--document", metavar="FILE.tex", help="write a standalone LaTeX document")
             q.add_argument("--eta", action="store_true", help="print the step size as \\eta in LaTeX")
+            q.add_argument("--notation", metavar="NAME=TEX,...",
+                           help="rename to your paper's notation, e.g. 'loss=L,step=\\eta,grad=g' "
+                                "(names: loss, step, grad, hess, third, or a symbol)")
             q.set_defaults(derive_run=_run)
         for name, (help_, add_args, _run) in getattr(mod, "COMMANDS", {}).items():
             c = sub.add_parser(name, help=help_)
@@ -61,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _emit_derivation(args, result) -> int:
-    from analytic.latex import Notation
     from analytic.result import Result
-    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
+    from .document import notation_from_option
+    notation = notation_from_option(getattr(args, "notation", None), getattr(args, "eta", False))
     if isinstance(result, Result):
         payload = {"quantity": result.quantity, "result": str(result.expr), "latex": result.latex(notation)}
         if hasattr(args, "model") or hasattr(args, "loss"):
@@ -93,22 +99,32 @@ def _emit_derivation(args, result) -> int:
 
 
 def _verify(args) -> int:
+    from .progress import progress_printer
+    from .report import build_report, results_dict
     from .runner import format_table, run_claims, select_claims, write_json_atomic
     claims = select_claims(args.only)
-    try:
-        from .report import write_report, progress_printer
-    except ImportError:  # report layer not present
-        write_report = None
-        progress_printer = None
-    progress = progress_printer() if progress_printer else None
-    figure_dir = None
-    verdicts = run_claims(claims, quick=args.quick, seed=args.seed, jobs=args.jobs,
-                          figure_dir=figure_dir, progress=progress)
+    progress = progress_printer(sys.stderr)
+    outcome = None
+    if args.no_report:
+        verdicts = run_claims(claims, quick=args.quick, seed=args.seed, jobs=args.jobs, progress=progress)
+    else:
+        outcome = build_report(claims, out=args.out, quick=args.quick, seed=args.seed, jobs=args.jobs,
+                               progress=progress)
+        verdicts = list(outcome.verdicts)
     print(format_table(verdicts))
+    status = 0 if all(v.passed for v in verdicts) else 1
+    if outcome is not None:
+        written = outcome.pdf if outcome.pdf is not None else outcome.directory / "report.tex"
+        print(f"report: {written}")
+        if outcome.problem:
+            print(f"implreg: {outcome.problem}", file=sys.stderr)
+            if outcome.pdf is None and "pdflatex not found" not in outcome.problem:
+                status = status or 1
     if args.json:
-        write_json_atomic(args.json, {"seed": args.seed, "quick": args.quick,
-                                      "claims": [v.to_dict() for v in verdicts]})
-    return 0 if all(v.passed for v in verdicts) else 1
+        root = outcome.directory if outcome is not None else os.path.dirname(os.path.abspath(args.json))
+        total = sum(v.seconds for v in verdicts)
+        write_json_atomic(args.json, results_dict(verdicts, root, args.seed, args.quick, total, {}))
+    return status
 
 
 def _claims(args) -> int:

@@ -73,19 +73,11 @@ class Context:
     def save_figure(self, fig, name: str) -> tuple[str, ...]:
         """Save ``fig`` as PNG and PDF under ``figure_dir``; close it; return paths."""
         import matplotlib.pyplot as plt
-        paths: tuple[str, ...] = ()
-        if self.figure_dir is not None:
-            d = Path(self.figure_dir)
-            d.mkdir(parents=True, exist_ok=True)
-            out = []
-            for ext in ("png", "pdf"):
-                p = d / f"{name}.{ext}"
-                meta = {"Software": None} if ext == "png" else {"CreationDate": None, "Producer": None}
-                fig.savefig(p, dpi=110, bbox_inches="tight", metadata=meta)
-                out.append(str(p))
-            paths = tuple(out)
-        plt.close(fig)
-        return paths
+        if self.figure_dir is None:
+            plt.close(fig)
+            return ()
+        from .figures import save_figure
+        return save_figure(fig, self.figure_dir, name)
 
 
 @dataclass(frozen=True)
@@ -174,10 +166,21 @@ class Claim:
         seconds = time.perf_counter() - start
         derivation = out.derivation
         if derivation is not None and not isinstance(derivation, str):
-            derivation = derivation.derivation_latex() if hasattr(derivation, "derivation_latex") else str(derivation)
+            derivation = _derivation_text(derivation)
         return Verdict(self.id, self.statement, self.source, out.passed, dict(out.prediction),
                        dict(out.measurement), out.tolerance, out.details, derivation or "",
                        tuple(out.figures), seed, quick, seconds, error)
+
+
+def _derivation_text(derivation) -> str:
+    """A Result's derivation laid out for the report (long formulas split)."""
+    if hasattr(derivation, "steps"):
+        try:
+            from .texlayout import result_body
+            return result_body(derivation)
+        except Exception:  # layout is cosmetic: fall back to the plain align block
+            pass
+    return derivation.derivation_latex() if hasattr(derivation, "derivation_latex") else str(derivation)
 
 
 REGISTRY: dict[str, Claim] = {}

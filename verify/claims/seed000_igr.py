@@ -80,12 +80,34 @@ def gd_converges(ctx: Context) -> Outcome:
     loss = sigmoid2d()
     grad = compile_gradient(loss)
     steps = 20000 if ctx.quick else 60000
-    traj = simulate(GD(0.01), grad, [[6.0, 2.0]], steps, record_every=None).check("GD on sigmoid2d")
+    traj = simulate(GD(0.01), grad, [[6.0, 2.0]], steps, record_every=steps // 400).check("GD on sigmoid2d")
     w1, w2 = traj.final[0]
-    E_final = float(compile_loss(loss)(traj.final)[0])
+    E = compile_loss(loss)
+    E_final = float(E(traj.final)[0])
     w2_curve = -np.log(w1 / 0.6 - 1.0)
     dist = abs(w2 - w2_curve)
+    figures = ctx.save_figure(_trajectory_figure(E, traj), "gd-trajectory")
     return Outcome(E_final < 1e-12 and dist < 1e-5,
                    prediction={"E": 0.0, "w2 - w2_curve(w1)": 0.0},
                    measurement={"E final": E_final, "|w2 - curve|": dist, "w1": w1, "w2": w2, "steps": steps},
-                   tolerance="E < 1e-12, distance < 1e-5")
+                   tolerance="E < 1e-12, distance < 1e-5", figures=figures)
+
+
+def _trajectory_figure(E, traj):
+    """Left: the GD path over log10 E with the curve of minima; right: E along the path."""
+    from ..figures import new_figure
+    fig, (ax_path, ax_loss) = new_figure(1, 2)
+    g1, g2 = np.meshgrid(np.linspace(0.7, 7, 120), np.linspace(-4, 3, 100))
+    levels = np.log10(E(np.stack([g1, g2], axis=-1)) + 1e-12)
+    cs = ax_path.contourf(g1, g2, levels, levels=20, cmap="viridis")
+    fig.colorbar(cs, ax=ax_path, label=r"$\log_{10} E$")
+    w1 = np.linspace(0.61, 7, 300)
+    ax_path.plot(w1, -np.log(w1 / 0.6 - 1.0), "w--", lw=1.2, label="minima $E = 0$")
+    path = traj.xs[:, 0, :]
+    ax_path.plot(path[:, 0], path[:, 1], "r-", lw=1.6, label="GD, $h = 0.01$")
+    ax_path.plot(*path[0], "ro", ms=4)
+    ax_path.set(xlim=(0.7, 7), ylim=(-4, 3), xlabel="$w_1$", ylabel="$w_2$", title="GD path")
+    ax_path.legend(loc="lower left", framealpha=0.9)
+    ax_loss.semilogy(traj.steps[1:], E(path)[1:])
+    ax_loss.set(xlabel="step", ylabel="$E$", title="loss along the path")
+    return fig
