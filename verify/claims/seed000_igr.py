@@ -45,7 +45,7 @@ def grad_norm_closed_form(ctx: Context) -> Outcome:
     closed = compile_expr(loss.substitute(seed000_closed_form()), loss.variables)(pts)
     rel = np.max(np.abs(fd_norm - closed) / np.maximum(1e-3, np.abs(closed)))
     passed = diff == 0 and rel < 1e-6
-    return Outcome(passed, prediction={"symbolic difference": str(diff)},
+    return Outcome(passed, prediction={"symbolic difference": "0", "max rel. FD error": 0.0},
                    measurement={"symbolic difference": str(diff), "max rel. FD error": rel, "points": n},
                    tolerance="exact symbolic zero; FD rel. error < 1e-6",
                    derivation=derived)
@@ -68,7 +68,7 @@ def minima_curve(ctx: Context) -> Outcome:
     E = compile_loss(loss)(np.stack([w, curve], axis=1))
     err = float(np.max(np.abs(E)))
     return Outcome(same and on_curve and err < 1e-25,
-                   prediction={"w2(w1)": str(sol), "E on curve": 0.0},
+                   prediction={"w2(w1)": str(sol), "max E on curve": 0.0},
                    measurement={"matches paper": bool(same), "max E on curve": err},
                    tolerance="symbolic identity; max E < 1e-25", derivation=res)
 
@@ -88,7 +88,7 @@ def gd_converges(ctx: Context) -> Outcome:
     dist = abs(w2 - w2_curve)
     figures = ctx.save_figure(_trajectory_figure(E, traj), "gd-trajectory")
     return Outcome(E_final < 1e-12 and dist < 1e-5,
-                   prediction={"E": 0.0, "w2 - w2_curve(w1)": 0.0},
+                   prediction={"E final": 0.0, "|w2 - curve|": 0.0},
                    measurement={"E final": E_final, "|w2 - curve|": dist, "w1": w1, "w2": w2, "steps": steps},
                    tolerance="E < 1e-12, distance < 1e-5", figures=figures)
 
