@@ -31,7 +31,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from analytic.errors import DivergenceError, InputError
 
-__all__ = ["MLP", "top_eigenvalue", "GDRecord", "train_gd", "one_hot", "softmax"]
+__all__ = ["MLP", "top_eigenvalue", "softmax_hessian_norms", "GDRecord", "train_gd", "one_hot", "softmax"]
 
 _LOSSES = ("squared", "cross_entropy")
 
@@ -310,6 +310,38 @@ class MLP:
             return np.broadcast_to(np.eye(K), (n, K, K)).copy()
         p = softmax(z)
         return p[:, :, None] * np.eye(K) - p[:, :, None] * p[:, None, :]
+
+
+def softmax_hessian_norms(P, iterations: int = 54) -> np.ndarray:
+    r""":math:`\|\mathrm{diag}(p)-pp^\top\|` for every row ``p`` of ``P`` (N, K), vectorized.
+
+    The top eigenvalue is the root in :math:`[p_{(2)},p_{(1)}]` (Weyl interlacing for a
+    rank-one downdate) of the secular equation :math:`\sum_ip_i^2/(p_i-\lambda)=1`, whose
+    left side increases on that interval; ``iterations`` bisections leave an absolute error
+    below :math:`2^{-54}`.  This is O(NK) per step, against O(NK^3) for a batched ``eigvalsh``.
+
+    >>> softmax_hessian_norms(np.array([[0.3, 0.7]])).round(12)
+    array([0.42])
+    >>> softmax_hessian_norms(np.array([[0.25, 0.25, 0.25, 0.25]])).round(12)
+    array([0.25])
+    """
+    P = np.asarray(P, dtype=float)
+    if P.ndim != 2 or P.shape[1] < 2:
+        raise InputError("P", P.shape, "must be an (N, K) array with K >= 2")
+    if np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0, atol=1e-9):
+        raise InputError("P", "rows", "must be probability vectors (non-negative, summing to 1)")
+    top2 = -np.partition(-P, 1, axis=1)[:, :2]
+    lo, hi = top2[:, 1].copy(), top2[:, 0].copy()
+    P2 = P * P
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # mid > 0 (p_(1) >= 1/K), so a zero denominator means p_i = mid > 0 and the sum is
+        # +inf: go left, which is right when a tie p_(1) = p_(2) has collapsed the bracket.
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            above = (P2 / (P - mid[:, None])).sum(axis=1) > 1.0
+            hi = np.where(above, mid, hi)
+            lo = np.where(above, lo, mid)
+    return 0.5 * (lo + hi)
 
 
 def top_eigenvalue(matvec, n: int, v0=None, seed: int = 0, tol: float = 1e-7):
