@@ -351,7 +351,7 @@ def top_eigenvalue(matvec, n: int, v0=None, seed: int = 0, tol: float = 1e-7):
     previous eigenvector along a training run); otherwise a seeded random start is used.
 
     >>> A = np.diag([1.0, 5.0, 2.0]); lam, u = top_eigenvalue(lambda v: A @ v, 3)
-    >>> round(lam, 10), round(abs(u[1]), 10)
+    >>> round(lam, 10), round(float(abs(u[1])), 10)
     (5.0, 1.0)
     """
     if n < 1:
