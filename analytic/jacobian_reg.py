@@ -196,7 +196,7 @@ def logit_hessian_spectrum(K: int = 3) -> Result:
         Step(r"\det(\lambda I - M)", sp.factor(cp), "characteristic polynomial with p_K = 1 - sum of the others"),
         Step(r"\det(\lambda I - M)\big|_{\lambda=0}", constant, "zero is an eigenvalue"),
         Step(r"\textstyle\prod_{\lambda_i\neq0}\lambda_i", pdet_display,
-             "(-1)^(K-1) times the linear coefficient; positive, so rank M = K-1"),
+             "sign-corrected coefficient of lambda; positive, so rank M = K-1"),
         Step(r"\lambda_{\max}(M)\big|_{K=2}", lam_max2, "eigenvalues of the 2x2 case with p = p_1"),
     )
     return Result("logit-hessian-spectrum", sp.Tuple(residual, pdet_display, lam_max2), steps,
@@ -253,7 +253,7 @@ def impurity_bounds(K: int = 3) -> Result:
     checks = {"gershgorin": gersh, "gini_gap": gini_gap, "trace": trace_ok,
               "witness_low": witness_low, "witness_high": witness_high}
     steps = (
-        Step(r"\mathrm{tr}\,M", sp.factor(gini), "trace = 1 - ||p||^2 (Gini impurity); M is PSD of rank K-1"),
+        Step(r"\mathrm{tr}\,M", sp.factor(gini), "trace = Gini impurity; M is PSD of rank K-1"),
         Step(r"\|M\|", p1 * (1 - p1), "Rayleigh quotient at e_(1)", relation=">="),
         Step(r"\|M\|", sp.Symbol("p_(2)", positive=True), "interlacing for a rank-one downdate of diag(p)",
              relation=">="),
@@ -321,11 +321,11 @@ def lambda_star_identity() -> Result:
         Step(r"\|G\|", r"u^\top G u = \big\langle (J^\top u)^\top M (J^\top u)\big\rangle",
              "u = unit top eigenvector of the PSD matrix G"),
         Step(r"\lambda^*_i", r"\frac{u^\top J_i M_i J_i^\top u}{\|J_i\|^2}", "definition (exact identity)",
-             relation=":"),
+             relation=":="),
         Step(r"\|G\|", r"\langle \lambda^* \|J\|^2 \rangle", "substitute the definition"),
         Step(r"\lambda^*_i", r"\|M_i\| \frac{\|J_i^\top u\|^2}{\|J_i\|^2}", "Rayleigh quotient of M_i",
              relation="<="),
-        Step(r"\lambda^*_i", r"\|M_i\|", "||J^T u|| <= ||J|| ||u|| = ||J||", relation="<="),
+        Step(r"\lambda^*_i", r"\|M_i\|", "the norm of J-transpose u is at most the norm of J", relation="<="),
     )
     return Result("lambda-star", sp.Symbol(r"\lambda^*"), steps,
                   lhs=r"\|G\| = \langle\lambda^*\|J\|^2\rangle,\ \lambda^*",
