@@ -37,9 +37,9 @@ whose steps are computed by SymPy, not typed in):
   :math:`p_i+p_{(1)}\le1`; so the upper bound always improves on the trace (Gini) bound,
   with equality iff at most two probabilities are non-zero.
   *Optimality.* As a function of :math:`p_{(1)}` alone the upper bound
-  :math:`U(p_{(1)})=\min\{p_{(1)},2p_{(1)}(1-p_{(1)})\}` is attained: by
-  :math:`p=(a,a,1-2a,0,\dots)` (eigenvector :math:`e_1-e_2`, eigenvalue :math:`a`) when
-  :math:`a\le\frac12`, and by :math:`p=(a,1-a,0,\dots)` (eigenvalue :math:`2a(1-a)`) when
+  :math:`U(p_{(1)})=\min\{p_{(1)},2p_{(1)}(1-p_{(1)})\}` is attained: by any :math:`p` with
+  :math:`p_1=p_2=a=p_{(1)}` (eigenvector :math:`e_1-e_2`, eigenvalue :math:`a`), e.g.
+  :math:`\lfloor1/a\rfloor` entries :math:`a` and the remainder, when :math:`a\le\frac12`, and by :math:`p=(a,1-a,0,\dots)` (eigenvalue :math:`2a(1-a)`) when
   :math:`a\ge\frac12`.  The lower bound :math:`p_{(1)}(1-p_{(1)})` is the infimum over
   :math:`K` (mass :math:`1-a` spread over many tiny classes), from the secular equation
   :math:`1=\sum_i p_i^2/(p_i-\lambda)`.  :math:`\blacksquare`
@@ -214,8 +214,9 @@ def impurity_bounds(K: int = 3) -> Result:
     * Gershgorin radius of row :math:`i` equals its centre :math:`p_i(1-p_i)` on the simplex;
     * :math:`\mathrm{Gini}-2p_1(1-p_1)=\sum_{i\ge2}p_i(1-p_i-p_1)`;
     * :math:`\mathrm{tr}\,M=\mathrm{Gini}`;
-    * the witnesses attain the upper bound: :math:`M(e_1-e_2)=a(e_1-e_2)` at
-      :math:`p=(a,a,1-2a,\dots)`, and :math:`\lambda_{\max}=2a(1-a)` at :math:`p=(a,1-a,0,\dots)`.
+    * the witnesses attain the upper bound: :math:`M(e_1-e_2)=a(e_1-e_2)` whenever
+      :math:`p_1=p_2=a` (checked at :math:`p=(a,a,1-2a,\dots)`, a valid witness for
+      :math:`\frac13\le a\le\frac12`), and :math:`\lambda_{\max}=2a(1-a)` at :math:`p=(a,1-a,0,\dots)`.
 
     >>> r = impurity_bounds(3)
     >>> r.meta["checks"]
