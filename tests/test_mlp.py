@@ -45,27 +45,26 @@ def test_hvp_matches_differences_of_the_gradient(sizes, loss, act):
 
 
 def _sympy_hessian(net, th, X, y):
-    """Exact Hessian of the tiny net's loss, from SymPy differentiation of the formula."""
+    """Exact Hessian of the tiny net's loss, from SymPy differentiation of the formula for
+    one generic sample (symbolic input and target), evaluated per sample and averaged."""
+    d, h, K = net.sizes
     syms = sp.symbols(f"t0:{net.n_params}", real=True)
-    W1 = sp.Matrix(net.sizes[0], net.sizes[1], syms[:net.sizes[0] * net.sizes[1]])
-    i = net.sizes[0] * net.sizes[1]
-    b1 = sp.Matrix(1, net.sizes[1], syms[i:i + net.sizes[1]]); i += net.sizes[1]
-    W2 = sp.Matrix(net.sizes[1], net.sizes[2], syms[i:i + net.sizes[1] * net.sizes[2]])
-    i += net.sizes[1] * net.sizes[2]
-    b2 = sp.Matrix(1, net.sizes[2], syms[i:i + net.sizes[2]])
-    total = 0
-    Y = net.targets(y)
-    for n in range(X.shape[0]):
-        a = (sp.Matrix(1, X.shape[1], [sp.Float(x, 30) for x in X[n]]) * W1 + b1).applyfunc(sp.tanh)
-        z = a * W2 + b2
-        if net.loss_name == "squared":
-            total += sum((z[k] - Y[n, k]) ** 2 for k in range(z.shape[1])) / 2
-        else:
-            total += sp.log(sum(sp.exp(z[k]) for k in range(z.shape[1]))) - z[int(Y[n])]
-    total = total / X.shape[0]
-    H = sp.hessian(total, syms)
-    f = sp.lambdify(syms, H, "numpy")
-    return np.array(f(*th), dtype=float)
+    xs = sp.symbols(f"x0:{d}", real=True)
+    x = sp.Matrix(1, d, xs)
+    q = sp.symbols(f"q0:{K}", real=True)
+    W1 = sp.Matrix(d, h, syms[:d * h])
+    b1 = sp.Matrix(1, h, syms[d * h:d * h + h])
+    i = d * h + h
+    W2 = sp.Matrix(h, K, syms[i:i + h * K])
+    b2 = sp.Matrix(1, K, syms[i + h * K:])
+    z = (x * W1 + b1).applyfunc(sp.tanh) * W2 + b2
+    if net.loss_name == "squared":
+        ell = sum((z[k] - q[k]) ** 2 for k in range(K)) / 2
+    else:
+        ell = sp.log(sum(sp.exp(z[k]) for k in range(K))) - sum(q[k] * z[k] for k in range(K))
+    f = sp.lambdify((syms, xs, q), sp.hessian(ell, syms), "numpy", cse=True)
+    Q = one_hot(y, K)
+    return np.mean([np.array(f(th, X[n], Q[n]), dtype=float) for n in range(len(X))], axis=0)
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "squared"])
