@@ -88,7 +88,7 @@ def edge_of_stability(ctx: Context) -> Outcome:
             line, = ax.plot(st, rh, "-", label=fr"$\|H\|\,\eta/2$, $\eta={eta:g}$")
             ax.plot(st, rg, "--", color=line.get_color(), label=fr"$\|G\|\,\eta/2$, $\eta={eta:g}$")
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.axvspan(STEPS * (1 - LAST_PART), STEPS, color="0.9", zorder=0)
+        ax.axvspan(STEPS * (1 - LAST_PART), STEPS, color="0.9", zorder=0, label="ratios reported")
         ax.set_xlabel("GD step")
         ax.set_ylabel("sharpness / (2/eta)")
         ax.legend(fontsize=7, ncol=2)
@@ -109,7 +109,7 @@ def lambda_star(ctx: Context) -> Outcome:
     X, y = _data(ctx.seed)
     eta = ETAS[1]
     rec = _run(eta, ctx.seed)
-    picks = np.unique(np.linspace(0, len(rec.steps) - 1, 3 if ctx.quick else 6).round().astype(int))
+    picks = np.unique(np.linspace(0, len(rec.steps) - 1, 2 if ctx.quick else 6).round().astype(int))
     thetas = rec.logs["theta"][picks]
     rel_errors, worst_ratio, mean_ratio = [], 0.0, []
     for j, th in enumerate(thetas):

@@ -22,7 +22,7 @@ N_SAMPLES, HIDDEN, INIT_SCALE = 300, 4, 1.0   # standard LeCun initialisation
 STEPS_FULL, STEPS_QUICK = 1000, 500
 SEEDS_FULL, SEEDS_QUICK = 5, 2
 MARGIN = 0.25        # sharpness may overshoot 2/eta by at most 25% (EoS oscillations)
-REACHED = 0.9        # "reached the edge": sharpness >= 0.9 * 2/eta at some logged step
+REACHED = 0.9        # "reached the edge": sharpness >= 0.9 * 2/eta at some logged step after step 0
 SETTLE = 0.15        # "settles near 2/eta": last-quarter mean within 15% of 2/eta
 
 
@@ -76,7 +76,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
                 worst = (r, int(rec.steps[(inside[0] if inside.size else 0) + int(np.argmax(after_init))]))
             tail = ratio[-max(2, len(ratio) // 4):]
             finals.append(rec.logs["sharpness"][-1])
-            if after_init.max() >= REACHED:
+            if ratio[1:].max() >= REACHED:          # reached by GD, not by the initialisation
                 reached += 1
                 if abs(tail.mean() - 1) <= SETTLE:
                     settled += 1
@@ -111,6 +111,8 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
             if eta in curves:
                 st, s = curves[eta]
                 ax.plot(st, s, "o-", color=f"C{j}", ms=3, label=fr"$\eta={eta:g}$")
+            else:
+                ax.plot([], [], "x", color=f"C{j}", label=fr"$\eta={eta:g}$: diverged")
             ax.axhline(2 / eta, color=f"C{j}", ls="--", lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("GD step")
