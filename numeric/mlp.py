@@ -112,7 +112,11 @@ class MLP:
         return self.sizes[-1]
 
     def unpack(self, theta: np.ndarray) -> list:
-        """Views ``[(W_1, b_1), ..., (W_L, b_L)]`` into the flat vector ``theta``."""
+        """Views ``[(W_1, b_1), ..., (W_L, b_L)]`` into the flat vector ``theta``.
+
+        >>> [(W.shape, b.shape) for W, b in MLP((3, 4, 2)).unpack(np.zeros(26))]
+        [((3, 4), (4,)), ((4, 2), (2,))]
+        """
         theta = np.asarray(theta)
         if theta.shape != (self.n_params,):
             raise InputError("theta", theta.shape, f"must have shape ({self.n_params},)")
@@ -139,7 +143,11 @@ class MLP:
 
     # -- targets ------------------------------------------------------------
     def targets(self, y) -> np.ndarray:
-        """Labels (n,) -> the target the loss needs: one-hot for squared loss, labels for CE."""
+        """Labels (n,) -> the target the loss needs: one-hot for squared loss, labels for CE.
+
+        >>> MLP((2, 3), loss_name="squared").targets([2, 0]).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+        """
         y = np.asarray(y)
         if self.loss_name == "squared":
             return one_hot(y, self.n_classes) if y.ndim == 1 else y.astype(float)
@@ -164,7 +172,11 @@ class MLP:
         return params, acts, d1s, d2s
 
     def logits(self, theta, X) -> np.ndarray:
-        """The network output :math:`z` (n, K)."""
+        """The network output :math:`z` (n, K); zero weights give zero logits.
+
+        >>> MLP((3, 4, 2)).logits(np.zeros(26), np.ones((5, 3))).shape
+        (5, 2)
+        """
         return self._forward(theta, X)[1][-1]
 
     def _loss_terms(self, z, Y):
@@ -187,7 +199,11 @@ class MLP:
         return p * R - p * np.sum(p * R, axis=1, keepdims=True)
 
     def loss(self, theta, X, y) -> float:
-        """:math:`L(\\theta)=\\frac1n\\sum_i\\ell(z_i,y_i)`."""
+        """:math:`L(\\theta)=\\frac1n\\sum_i\\ell(z_i,y_i)`; at zero logits CE is :math:`\\log K`.
+
+        >>> bool(np.isclose(MLP((3, 4)).loss(np.zeros(16), np.ones((2, 3)), [0, 3]), np.log(4)))
+        True
+        """
         return float(self._loss_terms(self.logits(theta, X), self.targets(y))[0])
 
     # -- backward -----------------------------------------------------------
@@ -206,7 +222,12 @@ class MLP:
         return np.concatenate([x for pair in pairs for x in pair])
 
     def loss_and_grad(self, theta, X, y):
-        r"""``(L, \nabla L)`` by back-propagation."""
+        r"""``(L, \nabla L)`` by back-propagation (reverse mode).
+
+        >>> net = MLP((3, 2), loss_name="squared"); X = np.eye(3)
+        >>> L, g = net.loss_and_grad(np.zeros(8), X, [0, 1, 0]); round(L, 12), g.shape
+        (0.5, (8,))
+        """
         params, acts, d1s, _ = self._forward(theta, X)
         value, g = self._loss_terms(acts[-1], self.targets(y))
         return float(value), self._backprop(params, acts, d1s, g)
@@ -223,7 +244,13 @@ class MLP:
         return vparams, Ra, Rs
 
     def jvp(self, theta, X, v) -> np.ndarray:
-        r"""Per-sample directional derivatives :math:`J_i^\top v` of the logits, shape (n, K)."""
+        r"""Per-sample directional derivatives :math:`J_i^\top v` of the logits, shape (n, K),
+        by the R-operator forward pass.  For a linear model it is :math:`x_iV+c`:
+
+        >>> net = MLP((2, 2)); X = np.array([[1.0, 2.0]]); v = np.arange(6.0)
+        >>> net.jvp(np.zeros(6), X, v).tolist()
+        [[8.0, 12.0]]
+        """
         params, acts, d1s, _ = self._forward(theta, X)
         return self._r_forward(params, acts, d1s, np.asarray(v, dtype=float))[2][-1]
 
@@ -282,7 +309,12 @@ class MLP:
 
     def logit_jacobians(self, theta, X) -> np.ndarray:
         r"""Dense per-sample Jacobians :math:`J_i=\nabla_\theta z_i`, shape (n, P, K),
-        by one reverse pass per class with per-sample outer products."""
+        by one reverse pass per class with per-sample outer products.
+
+        >>> net = MLP((2, 2)); J = net.logit_jacobians(np.zeros(6), np.array([[1.0, 2.0]]))
+        >>> J.shape, J[0, :, 1].tolist()
+        ((1, 6, 2), [0.0, 1.0, 0.0, 2.0, 0.0, 1.0])
+        """
         params, acts, d1s, _ = self._forward(theta, X)
         n, K = acts[-1].shape
         cols = []
@@ -303,7 +335,11 @@ class MLP:
         return np.stack(cols, axis=2)
 
     def logit_hessians(self, theta, X) -> np.ndarray:
-        """Per-sample :math:`M_i=\\nabla_z^2\\ell` (n, K, K): identity or diag(p) - p p^T."""
+        """Per-sample :math:`M_i=\\nabla_z^2\\ell` (n, K, K): identity or diag(p) - p p^T.
+
+        >>> MLP((1, 2)).logit_hessians(np.zeros(4), np.ones((1, 1)))[0].tolist()
+        [[0.25, -0.25], [-0.25, 0.25]]
+        """
         z = self.logits(theta, X)
         n, K = z.shape
         if self.loss_name == "squared":
