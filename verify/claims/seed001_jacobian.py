@@ -11,13 +11,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.linalg import eigh
 
 from analytic.jacobian_reg import impurity_bounds, lambda_star_identity, softmax_logit_hessian
 from numeric.data import digits
-from numeric.mlp import MLP, softmax, softmax_hessian_norms, top_eigenvalue, train_gd
+from numeric.mlp import MLP, single_blas_thread, softmax, softmax_hessian_norms, top_eigenvalue, train_gd
 
 from ..registry import Context, Outcome, claim
+
 
 SOURCE = "Lee, Park & Lee, ICML 2023 (slides, seed 001)"
 N_SAMPLES, HIDDEN, CLASSES = 400, 4, 10
@@ -59,6 +59,7 @@ def _sharpness(net, X, y, thetas, seed):
 @claim("seed001.edge-of-stability",
        statement=r"\frac{2}{\eta} \approx \|H\| \approx \|G\| \text{ at the edge of stability (softmax CE)}",
        source=SOURCE + ", main identity; Cohen et al. ICLR 2021")
+@single_blas_thread()   # small matrices on shared cores: one BLAS thread is fastest
 def edge_of_stability(ctx: Context) -> Outcome:
     net = _net()
     X, y = _data(ctx.seed)
@@ -104,6 +105,7 @@ def edge_of_stability(ctx: Context) -> Outcome:
        statement=r"\|G\| = \langle \lambda^* \|J\|^2\rangle,\quad "
                  r"\lambda^*_i = \frac{u^\top J_i M_i J_i^\top u}{\|J_i\|^2} \le \|M_i\|",
        source=SOURCE + ", main theorem (identity and bound on lambda*)")
+@single_blas_thread()   # small matrices on shared cores: one BLAS thread is fastest
 def lambda_star(ctx: Context) -> Outcome:
     net = _net()
     X, y = _data(ctx.seed)
@@ -116,10 +118,8 @@ def lambda_star(ctx: Context) -> Outcome:
         J = net.logit_jacobians(th, X)                     # (n, P, K)
         M = net.logit_hessians(th, X)                      # (n, K, K)
         n, P, K = J.shape
-        A = J.transpose(1, 0, 2).reshape(P, n * K)
-        B = np.einsum("npk,nkl->pnl", J, M).reshape(P, n * K)
-        G_dense = A @ B.T / n                              # <J M J^T>, assembled explicitly
-        G_norm = float(eigh(0.5 * (G_dense + G_dense.T), eigvals_only=True, subset_by_index=[P - 1, P - 1])[0])
+        G_dense = np.tensordot(J, J @ M, axes=([0, 2], [0, 2])) / n   # <J M J^T>, assembled explicitly
+        G_norm = float(np.linalg.eigvalsh(0.5 * (G_dense + G_dense.T))[-1])
         _, u = top_eigenvalue(lambda v: net.gnvp(th, X, y, v), P, seed=ctx.seed, tol=1e-12)
         Ju = np.einsum("npk,p->nk", J, u)                  # J_i^T u
         J_norm2 = np.linalg.eigvalsh(J.transpose(0, 2, 1) @ J)[:, -1]
@@ -146,6 +146,7 @@ def lambda_star(ctx: Context) -> Outcome:
 @claim("seed001.inverted-u",
        statement=r"\langle\|M\|\rangle \text{ rises, then falls during training (inverted U)}",
        source=SOURCE + ", figure 'Inverted U-shaped curve of evolution of ||M||'")
+@single_blas_thread()   # small matrices on shared cores: one BLAS thread is fastest
 def inverted_u(ctx: Context) -> Outcome:
     net = _net()
     X, y = _data(ctx.seed)
@@ -215,6 +216,7 @@ def _random_probabilities(rng, n: int, K: int) -> np.ndarray:
        statement=r"\max\{p_{(1)}(1-p_{(1)}),\,p_{(2)},\,\tfrac{1-\|p\|^2}{K-1}\} \le \|M\| \le "
                  r"\min\{p_{(1)},\,2p_{(1)}(1-p_{(1)})\} \le 1-\|p\|^2",
        source=SOURCE + ", ||M|| and the impurity of p (bounds derived in analytic.jacobian_reg)")
+@single_blas_thread()   # small matrices on shared cores: one BLAS thread is fastest
 def bounds_on_M(ctx: Context) -> Outcome:
     rng = ctx.rng(4)
     total = 100_000 if ctx.quick else 1_000_000

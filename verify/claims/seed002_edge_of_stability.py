@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from numeric.data import digits
-from numeric.mlp import MLP, top_eigenvalue, train_gd
+from numeric.mlp import MLP, single_blas_thread, top_eigenvalue, train_gd
 
 from ..registry import Context, Outcome, claim
+
 
 SOURCE = "Wu, lecture (seed 002), table of sharpness vs learning rate; Wu, Ma & E 2018"
 ETAS = (0.01, 0.05, 0.1, 0.5)
@@ -42,6 +43,7 @@ def _run(eta, X, y, init_seed, steps, log_every):
        statement=r"\lambda_{\max}(\nabla^2 L(\theta_t)) \le (1+\text{margin})\,\tfrac{2}{\eta}"
                  r"\text{, and } \approx \tfrac{2}{\eta} \text{ once GD reaches the edge of stability}",
        source=SOURCE)
+@single_blas_thread()   # small matrices on shared cores: one BLAS thread is fastest
 def sharpness_two_over_eta(ctx: Context) -> Outcome:
     X, y = digits(N_SAMPLES, seed=ctx.seed, standardize=False)
     X = X / 16.0
