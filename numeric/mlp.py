@@ -363,6 +363,31 @@ class MLP:
             cols.append(np.concatenate(blocks, axis=1))
         return np.stack(cols, axis=2)
 
+    def logit_jacobian_grams(self, theta, X) -> np.ndarray:
+        r"""Per-sample Gram matrices :math:`J_i^\top J_i` (n, K, K) without forming :math:`J_i`.
+
+        For layer :math:`l` the derivative of :math:`z_{ik}` is the outer product
+        :math:`a_{l-1,i}\otimes\delta^{(k)}_{l,i}` (weights) and :math:`\delta^{(k)}_{l,i}`
+        (bias), so :math:`(J_i^\top J_i)_{kk'}=\sum_l(\|a_{l-1,i}\|^2+1)\,
+        \delta^{(k)}_{l,i}\cdot\delta^{(k')}_{l,i}`; :math:`\|J_i\|_2^2` is its top eigenvalue.
+
+        >>> net = MLP((3, 4, 2)); th = net.init(0); X = np.ones((2, 3))
+        >>> J = net.logit_jacobians(th, X)
+        >>> bool(np.allclose(net.logit_jacobian_grams(th, X), J.transpose(0, 2, 1) @ J))
+        True
+        """
+        params, acts, d1s, _ = self._forward(theta, X)
+        n, K = acts[-1].shape
+        delta = np.broadcast_to(np.eye(K), (n, K, K)).copy()      # (sample, class k, unit)
+        gram = np.zeros((n, K, K))
+        for l in range(len(params) - 1, -1, -1):
+            W, _ = params[l]
+            weight = 1.0 + np.sum(acts[l] * acts[l], axis=1)
+            gram += weight[:, None, None] * (delta @ delta.transpose(0, 2, 1))
+            if l > 0:
+                delta = (delta @ W.T) * d1s[l - 1][:, None, :]
+        return gram
+
     def logit_hessians(self, theta, X) -> np.ndarray:
         """Per-sample :math:`M_i=\\nabla_z^2\\ell` (n, K, K): identity or diag(p) - p p^T.
 

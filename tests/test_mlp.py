@@ -93,6 +93,7 @@ def test_gauss_newton_product_matches_explicit_JMJt(sizes, loss, act):
     assert np.max(np.abs(Gcols - G)) < 1e-13 * max(1.0, np.abs(G).max())
     v = np.random.default_rng(0).normal(size=net.n_params)
     assert np.allclose(net.jvp(th, X, v), np.einsum("npk,p->nk", J, v), atol=1e-13)
+    assert np.allclose(net.logit_jacobian_grams(th, X), J.transpose(0, 2, 1) @ J, rtol=1e-12, atol=1e-13)
 
 
 def test_hessian_minus_gauss_newton_is_the_residual_term_for_squared_loss_at_a_fit():
