@@ -420,17 +420,32 @@ def softmax_hessian_norms(P, iterations: int = 54) -> np.ndarray:
         raise InputError("P", P.shape, "must be an (N, K) array with K >= 2")
     if np.any(P < 0) or not np.allclose(P.sum(axis=1), 1.0, atol=1e-9):
         raise InputError("P", "rows", "must be probability vectors (non-negative, summing to 1)")
+    out = np.empty(P.shape[0])
+    for start in range(0, P.shape[0], _CHUNK):        # cache-sized blocks, buffers reused
+        out[start:start + _CHUNK] = _secular_top_root(P[start:start + _CHUNK], iterations)
+    return out
+
+
+_CHUNK = 16384
+
+
+def _secular_top_root(P, iterations):
     top2 = -np.partition(-P, 1, axis=1)[:, :2]
     lo, hi = top2[:, 1].copy(), top2[:, 0].copy()
     P2 = P * P
+    buf = np.empty_like(P)
+    mid = np.empty_like(lo)
     with np.errstate(divide="ignore", invalid="ignore"):
         # mid > 0 (p_(1) >= 1/K), so a zero denominator means p_i = mid > 0 and the sum is
         # +inf: go left, which is right when a tie p_(1) = p_(2) has collapsed the bracket.
         for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            above = (P2 / (P - mid[:, None])).sum(axis=1) > 1.0
-            hi = np.where(above, mid, hi)
-            lo = np.where(above, lo, mid)
+            np.add(lo, hi, out=mid)
+            mid *= 0.5
+            np.subtract(P, mid[:, None], out=buf)
+            np.divide(P2, buf, out=buf)
+            above = buf.sum(axis=1) > 1.0
+            np.copyto(hi, mid, where=above)
+            np.copyto(lo, mid, where=~above)
     return 0.5 * (lo + hi)
 
 
