@@ -432,18 +432,23 @@ _CHUNK = 16384
 def _secular_top_root(P, iterations):
     top2 = -np.partition(-P, 1, axis=1)[:, :2]
     lo, hi = top2[:, 1].copy(), top2[:, 0].copy()
-    P2 = P * P
-    buf = np.empty_like(P)
+    PT = np.ascontiguousarray(P.T)                      # classes along rows: sums are vector adds
+    P2 = PT * PT
+    buf = np.empty_like(PT)
     mid = np.empty_like(lo)
+    total = np.empty_like(lo)
     with np.errstate(divide="ignore", invalid="ignore"):
         # mid > 0 (p_(1) >= 1/K), so a zero denominator means p_i = mid > 0 and the sum is
         # +inf: go left, which is right when a tie p_(1) = p_(2) has collapsed the bracket.
         for _ in range(iterations):
             np.add(lo, hi, out=mid)
             mid *= 0.5
-            np.subtract(P, mid[:, None], out=buf)
+            np.subtract(PT, mid, out=buf)
             np.divide(P2, buf, out=buf)
-            above = buf.sum(axis=1) > 1.0
+            np.copyto(total, buf[0])
+            for row in buf[1:]:
+                total += row
+            above = total > 1.0
             np.copyto(hi, mid, where=above)
             np.copyto(lo, mid, where=~above)
     return 0.5 * (lo + hi)
