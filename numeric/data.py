@@ -38,6 +38,26 @@ def grace_hopper_row(row: int | None = None) -> np.ndarray:
     return img[row].copy()
 
 
+def _digits_table():
+    """All 1797 digits as ``(X, labels)``.
+
+    Read straight from the CSV that scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``,
+    the file ``load_digits`` reads), located without importing scikit-learn, whose import
+    takes seconds; falls back to ``load_digits`` if the file is not where expected.
+    """
+    import importlib.util
+    import os
+    spec = importlib.util.find_spec("sklearn")
+    if spec is not None and spec.submodule_search_locations:
+        path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "data", "digits.csv.gz")
+        if os.path.exists(path):
+            table = np.loadtxt(path, delimiter=",")
+            return table[:, :-1].astype(float), table[:, -1].astype(int)
+    from sklearn.datasets import load_digits
+    data = load_digits()
+    return data.data.astype(float), data.target.astype(int)
+
+
 def digits(n: int = 300, classes=None, seed: int = 0, standardize: bool = True):
     """``n`` samples of scikit-learn's digits: ``(X, labels)``, seeded subsample.
 
@@ -47,9 +67,7 @@ def digits(n: int = 300, classes=None, seed: int = 0, standardize: bool = True):
     >>> X, y = digits(50, seed=1); X.shape, y.shape
     ((50, 64), (50,))
     """
-    from sklearn.datasets import load_digits
-    data = load_digits()
-    X, y = data.data.astype(float), data.target.astype(int)
+    X, y = _digits_table()
     if classes is not None:
         keep = np.isin(y, list(classes))
         X, y = X[keep], y[keep]
