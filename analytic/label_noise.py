@@ -31,6 +31,7 @@ Lee, NeurIPS 2021: :math:`\frac{h\sigma^2}{4n}\operatorname{tr}\nabla^2 E`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -321,6 +322,7 @@ def _is_symmetric(field, variables, budget, noises=()):
         return None
 
 
+@lru_cache(maxsize=None)
 def general_modified_loss(normalization: str = "mean") -> Result:
     r"""The label-noise modified loss for any per-sample predictions, derived on
     two generic samples (undefined functions :math:`r_1, r_2` of two variables)

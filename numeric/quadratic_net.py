@@ -39,7 +39,7 @@ from analytic.errors import DivergenceError, InputError
 from analytic.label_noise import normalization_weight
 
 __all__ = ["RegressionTask", "QuadraticNet", "TrainingRun", "train", "loss_weight",
-           "DIVERGED_LOSS"]
+           "least_regularizer_of_target", "DIVERGED_LOSS"]
 
 #: a training loss above this (or not finite) counts as divergence
 DIVERGED_LOSS = 1e10
@@ -146,6 +146,16 @@ class QuadraticNet:
         A[0, 0, 0] = b[0, 0] = 1.0
         return cls(A, b)
 
+    @classmethod
+    def spread(cls, d: int, m: int, scale: float) -> "QuadraticNet":
+        r"""The target :math:`x_1^2` spread over all ``m`` units:
+        :math:`A_{1j} = \sqrt{v}`, :math:`b_j = 1/(m v)` with ``v = scale``."""
+        if not scale > 0:
+            raise InputError("scale", scale, "must be positive")
+        A = np.zeros((1, d, m))
+        A[0, 0, :] = np.sqrt(scale)
+        return cls(A, np.full((1, m), 1.0 / (m * scale)))
+
     @property
     def count(self) -> int:
         return self.A.shape[0]
@@ -232,6 +242,32 @@ def _gradient_from(X, Z, r, b, c):
     return gA, gb
 
 
+def least_regularizer_of_target(X, m: int) -> tuple[float, float]:
+    r"""The least :math:`\sum_i\|\nabla P(X_i)\|^2` over networks that compute the
+    target exactly with every unit along :math:`e_1` (:math:`P = \sum_j b_j (a_j x_1)^2`,
+    :math:`\sum_j b_j a_j^2 = 1`), and the scale ``v`` reaching it.
+
+    With :math:`S_4 = \sum_i x_{i1}^4` and :math:`S_2 = \sum_i x_{i1}^2\|x_i\|^2`,
+    :math:`R = \sum_j a_j^4 S_4 + 4 S_2 \sum_j b_j^2 a_j^2`; by symmetry and
+    joint convexity of :math:`S_4 u^2 + 4S_2 t^2/u` in the unit's
+    :math:`(u, t) = (a_j^2, b_j a_j^2)`, the best split is equal, :math:`a_j^2 = v`,
+    :math:`b_j = 1/(mv)`: :math:`R(v) = m v^2 S_4 + 4 S_2/(m v)`, least at
+    :math:`v^3 = 2S_2/(m^2 S_4)` with :math:`R = 3 m^{-1/3} (2S_2)^{2/3} S_4^{1/3}`,
+    which falls like :math:`m^{-1/3}`: one unit is far from the flattest solution.
+
+    >>> X = np.array([[1.0, 1.0], [2.0, 0.0]])
+    >>> R, v = least_regularizer_of_target(X, 4)
+    >>> net = QuadraticNet.spread(2, 4, v)
+    >>> bool(np.isclose(net.gradient_regularizer(X)[0], R)), net.predict(X).round(12).tolist()
+    (True, [[1.0, 4.0]])
+    """
+    X = np.asarray(X, dtype=float)
+    x1 = X[:, 0]
+    S4, S2 = float((x1 ** 4).sum()), float((x1 ** 2 * (X * X).sum(axis=1)).sum())
+    v = (2 * S2 / (m * m * S4)) ** (1 / 3)
+    return m * v * v * S4 + 4 * S2 / (m * v), v
+
+
 @dataclass(frozen=True)
 class TrainingRun:
     r"""The outcome of :func:`train` for a batch of networks.
@@ -298,42 +334,48 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
     total = steps + polish_steps
     record_every = max(int(record_every or total or 1), 1)
     rng = np.random.default_rng([int(seed), 31])
-    A, b = net.A.copy(), net.b.copy()
-    hA, hb = h[:, None, None], h[:, None]
+    A_out, b_out = net.A.copy(), net.b.copy()      # all networks; diverged ones frozen here
+    live = np.arange(S)                              # the networks still being trained
+    A, b, hb = A_out.copy(), b_out.copy(), h[:, None].copy()
     diverged_at = np.full(S, -1, dtype=np.int64)
-    alive = np.ones(S, dtype=bool)
     rec_steps, rec_loss, rec_reg = [], [], []
 
-    def record(k, A, b):
-        cur = QuadraticNet(A, b)
+    def record(k):
+        A_out[live], b_out[live] = A, b
+        cur = QuadraticNet(A_out, b_out)
         rec_steps.append(k)
         rec_loss.append(cur.loss(X, y, normalization))
         rec_reg.append(cur.gradient_regularizer(X))
 
-    record(0, A, b)
+    record(0)
     A_prev, b_prev = A.copy(), b.copy()
+    XT = np.ascontiguousarray(X.T)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, total + 1):
+            if not live.size:
+                break
             Z = X @ A
-            r = np.einsum("snm,sm->sn", Z * Z, b) - y
+            Z2 = Z * Z
+            r = (Z2 @ b[:, :, None])[:, :, 0] - y
             loss = c * np.einsum("sn,sn->s", r, r)
-            bad = ~(np.isfinite(loss) & (loss < DIVERGED_LOSS)) & alive
-            if bad.any():   # freeze at the last parameters with a finite, small loss
-                diverged_at[bad] = k - 1
-                alive &= ~bad
-                A[bad], b[bad] = A_prev[bad], b_prev[bad]
-                r = np.where(alive[:, None], r, 0.0)
-                Z = np.where(alive[:, None, None], Z, 0.0)
-            A_prev, b_prev = A.copy(), b.copy()
+            bad = ~(np.isfinite(loss) & (loss < DIVERGED_LOSS))
+            if bad.any():   # freeze at the last parameters with a finite, small loss; drop from the batch
+                diverged_at[live[bad]] = k - 1
+                A_out[live[bad]], b_out[live[bad]] = A_prev[bad], b_prev[bad]
+                keep = ~bad
+                live, A, b, hb, Z, Z2, r = live[keep], A[keep], b[keep], hb[keep], Z[keep], Z2[keep], r[keep]
+                A_prev, b_prev = A_prev[keep], b_prev[keep]
+            np.copyto(A_prev, A)
+            np.copyto(b_prev, b)
             if k <= steps and sigma > 0:
-                r = r - sigma * rng.standard_normal((S, n))
-            gA, gb = _gradient_from(X, Z, r, b, c)
-            if not alive.all():
-                gA[~alive] = 0.0
-                gb[~alive] = 0.0
-            A -= hA * gA
-            b -= hb * gb
+                r -= sigma * rng.standard_normal((S, n))[live]
+            b -= (2.0 * c) * hb * (r[:, None, :] @ Z2)[:, 0, :]
+            A -= XT @ (((4.0 * c) * hb * r)[:, :, None] * Z * b_prev[:, None, :])
             if k % record_every == 0 or k == total:
-                record(k, A, b)
+                record(k)
+    if rec_steps[-1] != total:
+        record(total)
+    A_out[live], b_out[live] = A, b
+    A, b = A_out, b_out
     return TrainingRun(QuadraticNet(A, b), diverged_at, np.array(rec_steps),
                        np.array(rec_loss), np.array(rec_reg))
