@@ -43,6 +43,9 @@ __all__ = ["RegressionTask", "QuadraticNet", "TrainingRun", "train", "loss_weigh
 
 #: a training loss above this (or not finite) counts as divergence
 DIVERGED_LOSS = 1e10
+#: networks trained together; larger batches run chunk by chunk (their arrays
+#: then stay in cache: about twice as fast per network at S = 20 on 2 cores)
+CHUNK = 8
 
 
 def loss_weight(normalization: str, n: int) -> float:
@@ -309,7 +312,8 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
     networks (generator seeded by ``seed``); then ``polish_steps`` noise-free
     steps settle the network on a nearby interpolating solution.  A network whose
     loss exceeds ``DIVERGED_LOSS`` or stops being finite is frozen and its step
-    recorded.
+    recorded.  Networks run in chunks of ``CHUNK``; chunk ``j`` draws its noise
+    from the generator seeded by ``[seed, 31, j]``.
 
     >>> task = RegressionTask.make(d=3, n_train=5, n_test=5, seed=0)
     >>> run = train(task, QuadraticNet.init(3, m=4, count=2), 0.01, 10, sigma=1.0, seed=1)
@@ -328,12 +332,25 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
         raise InputError("h", h, f"must be positive: one step size or one per network ({S})")
     if task.d != net.A.shape[1]:
         raise InputError("net", net.A.shape, f"input dimension must be the task's d = {task.d}")
-    X, y = task.X_train, task.y_train
-    n = task.n
-    c = loss_weight(normalization, n)
     total = steps + polish_steps
     record_every = max(int(record_every or total or 1), 1)
-    rng = np.random.default_rng([int(seed), 31])
+    loss_weight(normalization, task.n)                 # validates the name
+    runs = [_train_chunk(task, net.take(slice(i, i + CHUNK)), h[i:i + CHUNK], steps, polish_steps, sigma,
+                         np.random.default_rng([int(seed), 31, i // CHUNK]), normalization, record_every)
+            for i in range(0, S, CHUNK)]
+    if len(runs) == 1:
+        return runs[0]
+    return TrainingRun(QuadraticNet(np.concatenate([r.net.A for r in runs]), np.concatenate([r.net.b for r in runs])),
+                       np.concatenate([r.diverged_at for r in runs]), runs[0].steps,
+                       np.concatenate([r.train_loss for r in runs], axis=1),
+                       np.concatenate([r.regularizer for r in runs], axis=1))
+
+
+def _train_chunk(task, net, h, steps, polish_steps, sigma, rng, normalization, record_every):
+    X, y = task.X_train, task.y_train
+    n, S = task.n, net.count
+    c = loss_weight(normalization, n)
+    total = steps + polish_steps
     A_out, b_out = net.A.copy(), net.b.copy()      # all networks; diverged ones frozen here
     live = np.arange(S)                              # the networks still being trained
     A, b, hb = A_out.copy(), b_out.copy(), h[:, None].copy()
@@ -352,8 +369,10 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
     XT = np.ascontiguousarray(X.T)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, total + 1):
-            if not live.size:
-                break
+            if not live.size:          # every network diverged: keep the record schedule
+                if k % record_every == 0 or k == total:
+                    record(k)
+                continue
             Z = X @ A
             Z2 = Z * Z
             r = (Z2 @ b[:, :, None])[:, :, 0] - y
@@ -373,8 +392,6 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
             A -= XT @ (((4.0 * c) * hb * r)[:, :, None] * Z * b_prev[:, None, :])
             if k % record_every == 0 or k == total:
                 record(k)
-    if rec_steps[-1] != total:
-        record(total)
     A_out[live], b_out[live] = A, b
     A, b = A_out, b_out
     return TrainingRun(QuadraticNet(A, b), diverged_at, np.array(rec_steps),

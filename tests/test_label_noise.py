@@ -230,7 +230,7 @@ def test_label_noise_step_is_gd_on_noisy_labels():
     task = RegressionTask.make(d=3, n_train=6, n_test=2, seed=5)
     net = random_net(seed=2)
     run = train(task, net, 0.01, 1, sigma=0.5, seed=9)
-    noise = np.random.default_rng([9, 31]).standard_normal((1, task.n))
+    noise = np.random.default_rng([9, 31, 0]).standard_normal((1, task.n))
     gA, gb = net.loss_gradient(task.X_train, task.y_train + 0.5 * noise)
     assert np.allclose(run.net.A, net.A - 0.01 * gA) and np.allclose(run.net.b, net.b - 0.01 * gb)
 
