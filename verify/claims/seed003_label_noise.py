@@ -31,9 +31,9 @@ M = 100
 def _setup(ctx: Context) -> dict:
     if ctx.quick:
         return {"d": 10, "n": 30, "h": 0.05, "sigma": 2.0, "steps": 1500, "polish": 500, "seeds": 3,
-                "draws": 60000, "checkpoints": 4,
+                "draws": 60000, "checkpoints": 3,
                 "sweep": {"d": 20, "n": 80, "seeds": 2, "window": 400, "rounds": 2, "points": 4,
-                          "steps": 2000, "fractions": [0.15, 0.95]}}
+                          "steps": 1500, "fractions": [0.15, 0.95]}}
     return {"d": 20, "n": 80, "h": 0.05, "sigma": 2.0, "steps": 2500, "polish": 1000, "seeds": 5,
             "draws": 40000, "checkpoints": 6,
             "sweep": {"d": 20, "n": 80, "seeds": 3, "window": 800, "rounds": 3, "points": 5,
