@@ -325,7 +325,9 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
             "modified_loss": modified, "terms": terms, "regularizer": regularizer,
             "constant": constant, "noise_free_modified_loss": base,
             "normalization": None if structure is None else structure.normalization,
-            "noises": xi}
+            "noises": xi,
+            "legend": "g = grad E, H = Hess E; r_i = P(X_i) - y_i the residuals, g_i = grad r_i, "
+                      "H_i = Hess r_i; E_xi the loss of one noise draw; f_j^GD the GD term of order j"}
     if order > 1:
         meta["note"] = ("orders >= 2 are the expectation of the per-draw GD modified field; "
                         "no potential is returned beyond order 1")

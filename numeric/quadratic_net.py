@@ -204,7 +204,12 @@ class QuadraticNet:
 
     def per_sample_jacobian(self, X) -> np.ndarray:
         r"""The rows :math:`\nabla_\theta P(X_i)`, shape ``(S, n, d m + m)`` (same
-        order as :meth:`vector`)."""
+        order as :meth:`vector`).
+
+        >>> net = QuadraticNet.exact(d=2, m=1)      # P = b (a x_1)^2: dP/da = 2 b a x_1^2, dP/db = (a x_1)^2
+        >>> net.per_sample_jacobian(np.array([[3.0, 5.0]])).tolist()
+        [[[18.0, 0.0, 9.0]]]
+        """
         X = np.asarray(X, dtype=float)
         Z = self.hidden(X)
         dA = 2.0 * X[None, :, :, None] * (self.b[:, None, None, :] * Z[:, :, None, :])
@@ -226,13 +231,22 @@ class QuadraticNet:
         return self.per_sample_grad_norms(X).sum(axis=1)
 
     def loss(self, X, y, normalization: str = "mse") -> np.ndarray:
-        r""":math:`L = c \sum_i (P(X_i) - y_i)^2` per network, shape ``(S,)``."""
+        r""":math:`L = c \sum_i (P(X_i) - y_i)^2` per network, shape ``(S,)``.
+
+        >>> QuadraticNet.exact(d=1, m=1).loss(np.array([[1.0], [2.0]]), [0.0, 0.0]).tolist()   # (1 + 16)/2
+        [8.5]
+        """
         r = self.predict(X) - np.asarray(y, dtype=float)
         return loss_weight(normalization, r.shape[-1]) * (r * r).sum(axis=-1)
 
     def loss_gradient(self, X, y, normalization: str = "mse") -> tuple[np.ndarray, np.ndarray]:
         r"""``(dL/dA, dL/db)`` with :math:`\nabla_b L = 2c (Z^{\circ2})^\top r`,
-        :math:`\nabla_A L = 4c X^\top(r\odot Z\odot b)`; ``y`` may be ``(n,)`` or ``(S, n)``."""
+        :math:`\nabla_A L = 4c X^\top(r\odot Z\odot b)`; ``y`` may be ``(n,)`` or ``(S, n)``.
+
+        >>> gA, gb = QuadraticNet.exact(d=1, m=1).loss_gradient(np.array([[1.0]]), [0.0])
+        >>> gA.tolist(), gb.tolist()     # L = (b a^2)^2: dL/da = 4 b^2 a^3, dL/db = 2 b a^4
+        ([[[4.0]]], [[2.0]])
+        """
         X = np.asarray(X, dtype=float)
         Z = self.hidden(X)
         r = np.einsum("snm,sm->sn", Z * Z, self.b) - y

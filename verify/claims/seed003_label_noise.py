@@ -188,7 +188,7 @@ def label_noise_flatter(ctx: Context) -> Outcome:
                              "(train MSE < 1e-3)",
                    details="Same initialisations; the noisy run ends with noise-free polishing steps so that "
                            "both are measured at an interpolating solution. mean ± std over seeds.",
-                   figures=figures)
+                   derivation=general_modified_loss(NORMALIZATION), figures=figures)
 
 
 def _divergence_thresholds(task, net, lo, hi, window, rounds, points):
