@@ -206,9 +206,9 @@ class QuadraticNet:
         r"""The rows :math:`\nabla_\theta P(X_i)`, shape ``(S, n, d m + m)`` (same
         order as :meth:`vector`).
 
-        >>> net = QuadraticNet.exact(d=2, m=1)      # P = b (a x_1)^2: dP/da = 2 b a x_1^2, dP/db = (a x_1)^2
+        >>> net = QuadraticNet.exact(d=2, m=1)      # dP/dA_k1 = 2 b (A_1 . x) x_k, dP/db = (A_1 . x)^2
         >>> net.per_sample_jacobian(np.array([[3.0, 5.0]])).tolist()
-        [[[18.0, 0.0, 9.0]]]
+        [[[18.0, 30.0, 9.0]]]
         """
         X = np.asarray(X, dtype=float)
         Z = self.hidden(X)
