@@ -249,7 +249,10 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
     ``meta["terms"]`` one dict per order ``{"order", "field", "abstract",
     "abstract_latex", "is_gradient"}`` with :math:`h^j` included.  Without
     ``labels`` each squared residual of the loss is one sample; with ``labels``
-    (parameter names) those parameters get the noise.
+    (parameter names) those parameters get the noise.  ``h`` and ``sigma``
+    are numbers, names or Symbols (``None``: the symbols ``h``, ``sigma``).
+    ``meta`` also holds ``regularizer`` (the :math:`\sigma`-dependent part),
+    ``constant``, ``noise_free_modified_loss`` and ``normalization``.
 
     >>> from analytic.models import linear2d
     >>> r = modified_field(linear2d(), "h", "sigma")
@@ -258,7 +261,7 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
     >>> r.meta["constant"]
     sigma**2/2
     """
-    spec = LabelNoise(h, sigma)
+    spec = LabelNoise("h" if h is None else h, "sigma" if sigma is None else sigma)   # validates both
     h, sigma = _scalar(spec.h), _scalar(spec.sigma)
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise InputError("order", order, "must be a positive integer")

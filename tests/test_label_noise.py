@@ -127,6 +127,8 @@ def test_cli_signature_and_meta():
     grad = sp.Matrix([sp.diff(pot, v) for v in linear2d().variables])
     assert sp.simplify(r.expr + grad) == sp.zeros(2, 1)
     assert "\\begin{align}" in r.derivation_latex()
+    default = modified_field(linear2d(), None, None, 1)      # symbolic h and sigma when not given
+    assert {str(x) for x in default.expr.free_symbols} == {"h", "sigma", "w1", "w2"}
 
 
 def test_labels_mode_agrees_with_residual_mode():

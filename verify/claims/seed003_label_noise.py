@@ -212,11 +212,12 @@ def _sweep_figure(hs, R, test, lo):
     plt = _figure()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for s in range(len(lo)):
-        axes[0].plot(hs[s], R[s], "o-", color=f"C{s}")
+        axes[0].plot(hs[s], R[s], "o-", color=f"C{s}", label=f"initialisation {s}")
         axes[1].plot(hs[s], test[s], "o-", color=f"C{s}")
         for ax in axes:
             ax.axvline(lo[s], color=f"C{s}", ls=":", lw=0.8)
     axes[0].set_ylabel(r"$\sum_i\|\nabla P(X_i)\|^2$")
+    axes[0].legend(fontsize=8)
     axes[1].set_ylabel("test MSE")
     for ax in axes:
         ax.set_xlabel("learning rate h (dotted: divergence threshold)")
