@@ -248,7 +248,9 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
     :math:`x' =` field); ``meta["modified_loss"]`` the potential (order 1), and
     ``meta["terms"]`` one dict per order ``{"order", "field", "abstract",
     "abstract_latex", "is_gradient"}`` with :math:`h^j` included.  Without
-    ``labels`` each squared residual of the loss is one sample; with ``labels``
+    ``labels`` each squared residual :math:`c_k r_k^2` of the loss is one sample and
+    becomes :math:`c_k (r_k - \sigma\xi_k)^2` with :math:`r_k` as written (its sign does
+    not matter: :math:`\xi` is symmetric); with ``labels``
     (parameter names) those parameters get the noise.  ``h`` and ``sigma``
     are numbers, names or Symbols (``None``: the symbols ``h``, ``sigma``).
     ``meta`` also holds ``regularizer`` (the :math:`\sigma`-dependent part),
@@ -328,7 +330,7 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
             "modified_loss": modified, "terms": terms, "regularizer": regularizer,
             "constant": constant, "noise_free_modified_loss": base,
             "normalization": None if structure is None else structure.normalization,
-            "noises": xi,
+            "noises": xi, "noisy_loss": noisy,
             "legend": "g = grad E, H = Hess E; r_i = P(X_i) - y_i the residuals, g_i = grad r_i, "
                       "H_i = Hess r_i; E_xi the loss of one noise draw; f_j^GD the GD term of order j"}
     if order > 1:

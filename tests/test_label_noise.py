@@ -280,3 +280,22 @@ def test_bad_inputs_name_the_argument():
         train(task, QuadraticNet.init(4, m=2), 0.1, 3)
     with pytest.raises(InputError, match="normalization"):
         loss_weight("median", 3)
+
+
+def test_simulate_label_noise_step_and_determinism():
+    from analytic.optimizers import LabelNoise
+    from numeric.label_noise import noisy_gradient, simulate_label_noise
+    res = modified_field(linear2d(), "h", "sigma")
+    h, sigma = sorted(res.expr.free_symbols - set(linear2d().variables), key=str)
+    noisy = res.meta["noisy_loss"].subs(sigma, sp.Rational(1, 2))
+    grad = noisy_gradient(noisy, linear2d().variables, res.meta["noises"])
+    x0 = np.array([[1.0, 2.0], [0.5, -1.0]])
+    run = simulate_label_noise(LabelNoise(0.1, 0.5), grad, 1, x0, 1, seed=3)
+    xi = np.random.default_rng([3, 37]).standard_normal((2, 1))
+    r = x0[:, 0] * x0[:, 1] - 0.6 + 0.5 * xi[:, 0]     # residual written as y - P: noise enters as -(y - P) + sigma xi
+    manual = x0 - 0.1 * np.column_stack([r * x0[:, 1], r * x0[:, 0]])
+    assert np.allclose(run.xs[-1], manual)
+    again = simulate_label_noise(LabelNoise(0.1, 0.5), grad, 1, x0, 5, seed=3)
+    assert np.array_equal(again.xs, simulate_label_noise(LabelNoise(0.1, 0.5), grad, 1, x0, 5, seed=3).xs)
+    with pytest.raises(InputError, match="optimizer"):
+        simulate_label_noise("gd", grad, 1, x0, 1, seed=0)
