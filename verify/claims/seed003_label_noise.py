@@ -295,20 +295,22 @@ def _balance_figure(curves):
 
 
 @claim("seed003.label-noise-drift",
-       statement=r"	ext{On } E = \tfrac12(y - w_1w_2x)^2 \text{ the mean of noisy GD follows the flow of }"
+       statement=r"\text{On } E = \tfrac12(y - w_1w_2x)^2 \text{ the mean of noisy GD follows the flow of }"
                  r"\mathbb{E}_\xi\tilde E_\xi = E + \tfrac h4\|\nabla E\|^2 + \tfrac{h\sigma^2}{4}(w_1^2 + w_2^2)"
                  r" + \tfrac{\sigma^2}{2}\text{ to } O(h)",
        source=SOURCE + "; the linear2d model of Ghosh et al. 2023, Sec. 4.1; Blanc et al., COLT 2020")
 def label_noise_drift(ctx: Context) -> Outcome:
-    r"""Gradient flow and GD without noise (to first order) conserve the balance
-    :math:`q = w_1^2 - w_2^2` (:math:`\dot q = 2 r (w_1 w_2 - w_2 w_1) = 0`); only
-    the label-noise regularizer :math:`\frac{h\sigma^2}{4}(w_1^2 + w_2^2)` moves it,
+    r"""The gradient flow of :math:`E` conserves the balance :math:`q = w_1^2 - w_2^2`
+    (:math:`\dot q = 2 r (w_1 w_2 - w_2 w_1) = 0` with :math:`r = w_1 w_2 x - y`), and on
+    the valley :math:`r = 0` the noise-free term :math:`\frac h4\|\nabla E\|^2` moves it
+    only through :math:`r^2` (:math:`\dot q = -h r^2 q`); the label-noise regularizer
+    :math:`\frac{h\sigma^2}{4}(w_1^2 + w_2^2)` gives :math:`\dot q = -h\sigma^2 q` and moves it
     along the valley of minima towards the flattest point :math:`w_1 = w_2`.
     The Monte Carlo mean of :math:`q` over noisy GD paths is compared with the
     flow of the expected modified field at two step sizes."""
     loss = linear2d()
     sigma, u0 = 1.0, 1.0
-    paths, t_end = (300, 20.0) if ctx.quick else (2000, 60.0)
+    paths, t_end = (300, 20.0) if ctx.quick else (1000, 40.0)
     y = 0.6
     x0 = np.array([np.sqrt(y) * np.exp(u0), np.sqrt(y) * np.exp(-u0)])     # on the valley w1 w2 = y
     curves, errors, z_static = [], [], []
