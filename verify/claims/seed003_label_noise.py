@@ -310,7 +310,7 @@ def label_noise_drift(ctx: Context) -> Outcome:
     flow of the expected modified field at two step sizes."""
     loss = linear2d()
     sigma, u0 = 1.0, 1.0
-    paths, t_end = (300, 20.0) if ctx.quick else (1000, 40.0)
+    paths, t_end = (300, 12.0) if ctx.quick else (1000, 40.0)
     y = 0.6
     x0 = np.array([np.sqrt(y) * np.exp(u0), np.sqrt(y) * np.exp(-u0)])     # on the valley w1 w2 = y
     curves, errors, z_static = [], [], []
