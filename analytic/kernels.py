@@ -1,0 +1,70 @@
+r"""The arc-cosine kernel of ReLU features on the sphere.
+
+For :math:`x` uniform on :math:`S^{d-1}\subset\mathbb R^d`,
+
+.. math::
+    k(b, b') = \mathbb E_x[\mathrm{relu}(b\cdot x)\,\mathrm{relu}(b'\cdot x)]
+    = \frac{\|b\|\,\|b'\|}{2\pi d}\big(\sin\theta + (\pi-\theta)\cos\theta\big),
+    \qquad \theta = \arccos\langle\hat b, \hat b'\rangle.
+
+The lecture (seed 002, eq. 15) prints it without the factor :math:`1/(2\pi d)`.
+Derivation: write :math:`x = g/\|g\|` with :math:`g\sim N(0, I_d)`; the radius
+is independent of the direction and relu is 1-homogeneous, so
+:math:`\mathbb E_g[\cdot] = \mathbb E\|g\|^2\,\mathbb E_x[\cdot] = d\,k`.  The
+Gaussian expectation only sees the plane of :math:`b, b'`: in polar coordinates
+it is :math:`\mathbb E r^2 \cdot \frac{1}{2\pi}\int \cos\varphi^+\cos(\varphi-\theta)^+d\varphi`.
+
+Reference: Cho & Saul, "Kernel methods for deep learning", NIPS 2009, eq. (6)
+with n = 1 (the Gaussian version, constant 1/(2 pi)).
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from .result import Result, Step
+
+__all__ = ["THETA", "NORM_B", "NORM_B2", "DIM", "arccos_kernel"]
+
+THETA = sp.Symbol("theta", nonnegative=True)
+NORM_B = sp.Symbol("|b|", nonnegative=True)
+NORM_B2 = sp.Symbol("|b'|", nonnegative=True)
+DIM = sp.Symbol("d", positive=True, integer=True)
+
+
+def arccos_kernel() -> Result:
+    r"""The ReLU (order-1 arc-cosine) kernel on the sphere, constant included.
+
+    >>> r = arccos_kernel()
+    >>> r.expr
+    |b'|*|b|*((pi - theta)*cos(theta) + sin(theta))/(2*pi*d)
+    >>> r.expr.subs({THETA: 0, DIM: 3, NORM_B: 1, NORM_B2: 1})   # E x_1^2 1{x_1>0} = 1/(2d)
+    1/6
+    """
+    phi, r, g = sp.symbols("phi r g", real=True)
+    # angular part, theta in [0, pi]: cos(phi) > 0 on (-pi/2, pi/2), cos(phi - theta) > 0 on
+    # (theta - pi/2, theta + pi/2); the product of the positive parts lives on the intersection
+    angular = sp.integrate(sp.cos(phi) * sp.cos(phi - THETA), (phi, THETA - sp.pi / 2, sp.pi / 2))
+    angular = sp.simplify(sp.expand_trig(angular))
+    # radial part of a 2-D standard Gaussian: density r exp(-r^2/2) dr dphi / (2 pi)
+    radial = sp.integrate(r**2 * r * sp.exp(-r**2 / 2), (r, 0, sp.oo))
+    gauss = sp.simplify(radial * angular / (2 * sp.pi))
+    # E |g|^2 in d dimensions: d times the second moment of N(0, 1)
+    second = sp.integrate(g**2 * sp.exp(-g**2 / 2) / sp.sqrt(2 * sp.pi), (g, -sp.oo, sp.oo))
+    norm2 = DIM * second
+    kernel = NORM_B * NORM_B2 * gauss / norm2
+    tidy = NORM_B * NORM_B2 * (sp.sin(THETA) + (sp.pi - THETA) * sp.cos(THETA)) / (2 * sp.pi * DIM)
+    if sp.simplify(kernel - tidy) != 0:  # pragma: no cover - algebra guard
+        raise ArithmeticError(f"kernel {kernel} does not reduce")
+    steps = (
+        Step(r"k(b,b')", r"\mathbb E_{x\sim U(S^{d-1})}[\sigma(b\cdot x)\sigma(b'\cdot x)]", "definition, sigma = relu"),
+        Step(r"\mathbb E_{g\sim N(0,I_d)}[\sigma(b\cdot g)\sigma(b'\cdot g)]", r"\mathbb E\|g\|^2\; k(b,b')",
+             "x = g/|g|, radius independent of direction, relu 1-homogeneous"),
+        Step(r"\mathbb E\|g\|^2", norm2, "d coordinates of variance 1"),
+        Step(r"\int_{\theta-\pi/2}^{\pi/2}\cos\varphi\cos(\varphi-\theta)\,d\varphi", angular,
+             "angular integral in the plane of b and b-prime (unit vectors)"),
+        Step(r"\int_0^\infty r^3 e^{-r^2/2}dr", radial, "radial second moment in the plane"),
+        Step(r"\mathbb E_g[\sigma(\hat b\cdot g)\sigma(\hat b'\cdot g)]", gauss, "polar coordinates, divide by 2 pi"),
+        Step(r"k(b,b')", tidy, "divide by E|g| squared and restore the norms"),
+    )
+    return Result("arccos-kernel", tidy, steps, lhs=r"k(b,b')",
+                  meta={"gaussian": NORM_B * NORM_B2 * gauss, "constant": 1 / (2 * sp.pi * DIM)})
