@@ -21,6 +21,7 @@ Techniques (3rd ed., 1977), Thm. 2.2 (variance of the mean without replacement).
 from __future__ import annotations
 
 import itertools
+from functools import lru_cache
 
 import sympy as sp
 
@@ -45,6 +46,7 @@ def _check_sampling(sampling):
         raise InputError("sampling", sampling, "must be 'without' or 'with' (replacement)")
 
 
+@lru_cache(maxsize=None)
 def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     r"""P(i in batch) and P(i, j in batch), i != j, for B of n drawn without replacement.
 
@@ -61,6 +63,7 @@ def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     return Result("inclusion-probabilities", (p1, p2), steps)
 
 
+@lru_cache(maxsize=None)
 def batch_mean_variance(sampling: str = "without") -> Result:
     r"""Var of the mean of B of the n values a_i, in terms of :math:`s^2 = \overline{a^2} - a^2`.
 
@@ -89,12 +92,13 @@ def batch_mean_variance(sampling: str = "without") -> Result:
         raw = (Ea2 - Ea**2) / B
         steps = [Step(r"\hat a", r"\tfrac1B \textstyle\sum_{k=1}^B a_{\xi_k}", "B i.i.d. uniform indices"),
                  Step(r"\mathrm{Var}\,\hat a", raw, "variance of a mean of B independent draws")]
-    var = sp.factor(sp.simplify(raw))
+    var = sp.factor(sp.cancel(raw))
     steps.append(Step(r"\mathrm{Var}\,\hat a", var, "simplify"))
     return Result("batch-mean-variance", var, tuple(steps), lhs=r"\mathrm{Var}\,\hat a",
                   meta={"sampling": sampling})
 
 
+@lru_cache(maxsize=None)
 def variance_factor(sampling: str = "without") -> Result:
     r"""c(n, B) = Var(batch mean) / s^2.
 
@@ -131,6 +135,7 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
     return sp.nsimplify(sum((x - m)**2 for x in means) / len(means))
 
 
+@lru_cache(maxsize=None)
 def sgd_second_moment(sampling: str = "without") -> Result:
     r"""The growth factor g of :math:`\mathbb E x_{t+1}^2 = g\, \mathbb E x_t^2`.
 
@@ -157,6 +162,7 @@ def sgd_second_moment(sampling: str = "without") -> Result:
                   meta={"sampling": sampling, "c": c})
 
 
+@lru_cache(maxsize=None)
 def nonuniformity_bound(sampling: str = "without") -> Result:
     r"""The stability boundary s_max(a) with g(a, s_max) = 1, for 0 <= a <= 2/eta.
 
@@ -175,10 +181,12 @@ def _positive_root_in_s(lhs, rhs):
     expr = sp.expand(lhs).subs(NONUNIFORMITY**2, w)
     if expr.has(NONUNIFORMITY):  # pragma: no cover
         raise ArithmeticError(f"{lhs} is not linear in s**2")
-    (w_sol,) = sp.solve(sp.Eq(expr, rhs), w)
+    slope, intercept = sp.Poly(expr - rhs, w).all_coeffs()
+    w_sol = -intercept / slope
     return sp.sqrt(sp.factor(w_sol))
 
 
+@lru_cache(maxsize=None)
 def sgd_stability(sampling: str = "without") -> StabilityCondition:
     r"""Stability of SGD with batch size B: g <= 1, with its two necessary conditions.
 
@@ -274,6 +282,7 @@ def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Mat
     return kron(I - eta * H, I - eta * H) + eta**2 * c * (mean_kron - kron(H, H))
 
 
+@lru_cache(maxsize=None)
 def sgd_matrix_stability(sampling: str = "without") -> StabilityCondition:
     r"""Matrix form: sufficient :math:`\lambda_{\max}\{(I-\eta H)^2 + \eta^2c\Sigma\} \le 1`;
     exact :math:`\rho(\mathcal L) \le 1`; necessary for the former

@@ -27,6 +27,7 @@ NeurIPS 2018 (the lecture of seed 002).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -157,7 +158,7 @@ def _zeros_violate(base, earlier) -> bool:
     for v in syms:
         sols = sp.solve(base, v)
         if sols:
-            return all(all(sp.simplify(c.subs(v, s)) <= 0 for c in earlier) for s in sols)
+            return all(all(sp.factor(sp.cancel(c.subs(v, s))) <= 0 for c in earlier) for s in sols)
     return False
 
 
@@ -193,6 +194,7 @@ def characteristic_polynomial(spec: Optimizer, lam=LAMBDA) -> Result:
     return Result("characteristic-polynomial", poly, steps, lhs="p(z)")
 
 
+@lru_cache(maxsize=None)
 def gd_stability() -> StabilityCondition:
     r"""GD: multiplier :math:`1 - \eta\lambda` per eigendirection; stable iff
     :math:`|1-\eta\lambda| \le 1`, i.e. :math:`0 \le \eta\lambda \le 2`; for
@@ -241,6 +243,7 @@ def momentum_stability(spec: Optimizer, name: str) -> StabilityCondition:
                                     "charpoly": charpoly.expr})
 
 
+@lru_cache(maxsize=None)
 def heavy_ball_stability() -> StabilityCondition:
     r"""Heavy ball :math:`x_{k+1} = x_k - \eta\lambda x_k + \beta(x_k - x_{k-1})`.
 
@@ -263,6 +266,7 @@ def heavy_ball_stability() -> StabilityCondition:
     return _with_explicit(res, explicit, "solve Delta_1 > 0 for beta, then Delta_2 > 0 for eta lambda")
 
 
+@lru_cache(maxsize=None)
 def nesterov_stability() -> StabilityCondition:
     r"""Nesterov :math:`x_{k+1} = y_k - \eta\lambda y_k`, :math:`y_k = x_k + \beta(x_k - x_{k-1})`.
 
@@ -282,7 +286,7 @@ def nesterov_stability() -> StabilityCondition:
     lo, hi = _positive_interval(second.subs(ETA * LAMBDA, x), x, sub)
     # Delta_1 is implied on the interval: |beta (1 - x)| < 1 at both ends (it is linear in x)
     a0 = -sp.Poly(res.meta["charpoly"], Z).all_coeffs()[-1]
-    ends_ok = all(sp.factor(sp.simplify((1 - a0.subs(ETA * LAMBDA, e)**2).subs(sub))).is_positive
+    ends_ok = all(sp.factor(sp.cancel((1 - a0.subs(ETA * LAMBDA, e)**2).subs(sub))).is_positive
                   for e in (lo, hi))
     if not ends_ok:  # pragma: no cover - would mean the derivation is wrong
         raise ArithmeticError("Delta_1 not implied on the Nesterov interval")
@@ -308,12 +312,13 @@ def _positive_interval(product, x, sub):
         u, v = poly.all_coeffs()
         roots.append(sp.factor(-v / u))
         lead *= u
-    if len(roots) != 2 or not sp.simplify(lead.subs(sub)).is_negative:
+    if len(roots) != 2 or not sp.factor(sp.cancel(lead.subs(sub))).is_negative:
         raise ArithmeticError(f"{product} > 0 is not a bounded interval in {x}")
     lo, hi = roots
-    if sp.simplify((hi - lo).subs(sub)).is_negative:
+    gap = sp.factor(sp.cancel((hi - lo).subs(sub)))
+    if gap.is_negative:
         lo, hi = hi, lo
-    elif not sp.simplify((hi - lo).subs(sub)).is_positive:
+    elif not gap.is_positive:
         raise ArithmeticError(f"cannot order the roots {roots}")
     return lo, hi
 
@@ -327,6 +332,7 @@ def _with_explicit(res: StabilityCondition, explicit, why: str, general: bool = 
                               necessary=necessary, kind=res.kind)
 
 
+@lru_cache(maxsize=None)
 def quasi_newton_stability() -> StabilityCondition:
     r"""Quasi-Newton :math:`x_{k+1} = x_k - \eta D^{-1}\nabla f(x_k)`, :math:`D \succ 0`, :math:`H \succeq 0`.
 
@@ -349,6 +355,7 @@ def quasi_newton_stability() -> StabilityCondition:
                                                   "per_direction": gd.meta["per_direction"]})
 
 
+@lru_cache(maxsize=None)
 def general_optimizer_stability() -> StabilityCondition:
     r"""Linear stability of :math:`x_{t+1} = x_t - \eta G(x_t; \xi_t)` at :math:`x^*`
     with :math:`G(x^*; \xi) = 0` for every :math:`\xi` (over-parameterized case).
