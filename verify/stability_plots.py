@@ -30,7 +30,9 @@ def boundary_curve(eta: float, B: int, n: int, sampling: str = "without", points
     expr = nonuniformity_bound(sampling).expr.subs({ETA: eta, N_SAMPLES: n, BATCH: B})
     f = compile_expr(expr, (SHARPNESS,))
     a = np.linspace(0.0, 2.0 / eta, points)
-    return a, f(a[:, None])
+    with np.errstate(invalid="ignore"):
+        s = f(a[:, None])
+    return a, np.where(np.isnan(s), 0.0, s)   # round-off at a = 2/eta, where s_max = 0
 
 
 def draw_diagram(ax, settings, n: int, sampling: str = "without"):
