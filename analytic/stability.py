@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .budget import with_budget
 from .errors import InputError
 from .optimizers import GD, HeavyBall, Nesterov, Optimizer
 from .result import Result, Step
@@ -49,6 +50,8 @@ BETA = sp.Symbol("beta", real=True)
 Z = sp.Symbol("z")
 #: the dimensionless product eta*lambda used while solving inequalities
 X_STEP = sp.Symbol("x", real=True)
+#: seconds allowed for factoring one Schur-Cohn condition (it stays expanded beyond)
+FACTOR_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ def schur_cohn(poly, z=Z) -> Result:
     while q.degree() >= 1:
         level += 1
         an, a0 = q.LC(), q.all_coeffs()[-1]
-        cond = sp.factor(an**2 - a0**2)
+        raw = sp.expand(an**2 - a0**2)
+        cond = with_budget(sp.factor, FACTOR_SECONDS, "factoring a Schur-Cohn condition", raw, fallback=raw)
         conditions.append(cond)
         steps.append(Step(rf"\Delta_{level}", cond, f"level {level}: constant term smaller than leading coefficient in modulus",
                           relation="="))

@@ -146,8 +146,9 @@ def sgd_quadratic_1d(a_values, eta: float, B: int, paths: int, steps: int, rng: 
         idx = sample_batches(rng, paths, a.size, B, sampling)
         m = 1.0 - eta * a[idx].mean(axis=1)
         factors[t] = m * m
-        x *= m
-        if not np.isfinite(x).all():
+        with np.errstate(over="ignore", invalid="ignore"):
+            x *= m
+        if not np.isfinite(x).all() or (np.abs(x) > 1e150).any():
             raise DivergenceError("SGD on the 1-D quadratic", t + 1)
     return {"factor": _estimate(factors), "second_moment": _estimate(x * x)}
 
@@ -168,8 +169,9 @@ def sgd_quadratic(Hs, eta: float, B: int, x0, paths: int, steps: int, rng: np.ra
     for t in range(steps):
         idx = sample_batches(rng, paths, n, B, sampling)
         Hhat = H[idx].mean(axis=1)                      # (paths, d, d)
-        x = x - eta * np.einsum("pij,pj->pi", Hhat, x)
-        if not np.isfinite(x).all():
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = x - eta * np.einsum("pij,pj->pi", Hhat, x)
+        if not np.isfinite(x).all() or (np.abs(x) > 1e150).any():
             raise DivergenceError("SGD on the quadratic", t + 1)
     return x
 
