@@ -266,3 +266,14 @@ def test_cli_diagram_writes_png(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["diagram", "--eta", "0.1", "--batch", "80", "--n", "50", "--out", str(out)]) == 2
     assert "--batch" in capsys.readouterr().err
+
+
+SEED002_CLAIMS = ["seed002.momentum-region", "seed002.sgd-second-moment", "seed002.sharpness-nonuniformity-diagram",
+                  "seed002.escape", "seed002.minimum-norm", "seed002.error-dynamics", "seed002.arccos-kernel"]
+
+
+def test_seed002_claims_pass_in_quick_mode(tmp_path, capsys):
+    out = tmp_path / "v.json"
+    assert main(["verify", "--quick", "--only", *SEED002_CLAIMS, "--json", str(out)]) == 0
+    verdicts = json.loads(out.read_text())["claims"]
+    assert [v["verdict"] for v in verdicts] == ["pass"] * len(SEED002_CLAIMS)
