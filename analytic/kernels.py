@@ -47,13 +47,18 @@ def arccos_kernel() -> Result:
     # angular part, theta in [0, pi]: cos(phi) > 0 on (-pi/2, pi/2), cos(phi - theta) > 0 on
     # (theta - pi/2, theta + pi/2); the product of the positive parts lives on the intersection
     product = sp.cos(phi) * sp.cos(phi - THETA)
-    antiderivative = sp.integrate(sp.expand(sp.fu(product)), phi)
+    antiderivative = sp.integrate(sp.expand(sp.expand_trig(product)), phi)
     angular = sp.expand(sp.expand_trig(antiderivative.subs(phi, sp.pi / 2)
                                        - antiderivative.subs(phi, THETA - sp.pi / 2)))
-    if sp.expand(sp.expand_trig(antiderivative.diff(phi) - product)) != 0:  # pragma: no cover
+    if sp.trigsimp(sp.expand(sp.expand_trig(antiderivative.diff(phi) - product))) != 0:  # pragma: no cover
         raise ArithmeticError("angular antiderivative is wrong")
     # second moment of N(0, 1); the squared radius in the plane has mean 2 of them, in R^d d of them
-    second = sp.integrate(g**2 * sp.exp(-g**2 / 2) / sp.sqrt(2 * sp.pi), (g, -sp.oo, sp.oo))
+    # E g^2 = 2 int_0^oo g^2 e^{-g^2/2} dg / sqrt(2 pi); with u = g^2/2 the integral is sqrt(2) Gamma(3/2)
+    u = sp.Symbol("u", positive=True)
+    integrand = (g**2 * sp.exp(-g**2 / 2)).subs(g, sp.sqrt(2 * u)) * sp.diff(sp.sqrt(2 * u), u)
+    gamma_form = sp.powsimp(sp.expand(integrand))          # sqrt(2) u^(1/2) e^(-u)
+    coeff = sp.simplify(gamma_form / (sp.sqrt(u) * sp.exp(-u)))
+    second = 2 * coeff * sp.gamma(sp.Rational(3, 2)) / sp.sqrt(2 * sp.pi)
     radial = 2 * second
     gauss = sp.expand(radial * angular / (2 * sp.pi))
     norm2 = DIM * second
@@ -65,6 +70,7 @@ def arccos_kernel() -> Result:
         Step(r"k(b,b')", r"\mathbb E_{x\sim U(S^{d-1})}[\sigma(b\cdot x)\sigma(b'\cdot x)]", "definition, sigma = relu"),
         Step(r"\mathbb E_{g\sim N(0,I_d)}[\sigma(b\cdot g)\sigma(b'\cdot g)]", r"\mathbb E\|g\|^2\; k(b,b')",
              "x = g/|g|, radius independent of direction, relu 1-homogeneous"),
+        Step(r"\mathbb E g_1^2", second, "substitute u = g squared / 2: a Gamma(3/2) integral"),
         Step(r"\mathbb E\|g\|^2", norm2, "d coordinates of variance 1"),
         Step(r"\int_{\theta-\pi/2}^{\pi/2}\cos\varphi\cos(\varphi-\theta)\,d\varphi", angular,
              "angular integral in the plane of b and b-prime (unit vectors)"),
