@@ -69,14 +69,14 @@ def arccos_kernel() -> Result:
     steps = (
         Step(r"k(b,b')", r"\mathbb E_{x\sim U(S^{d-1})}[\sigma(b\cdot x)\sigma(b'\cdot x)]", "definition, sigma = relu"),
         Step(r"\mathbb E_{g\sim N(0,I_d)}[\sigma(b\cdot g)\sigma(b'\cdot g)]", r"\mathbb E\|g\|^2\; k(b,b')",
-             "x = g/|g|, radius independent of direction, relu 1-homogeneous"),
+             "x = g / norm of g; radius independent of direction; relu 1-homogeneous"),
         Step(r"\mathbb E g_1^2", second, "substitute u = g squared / 2: a Gamma(3/2) integral"),
         Step(r"\mathbb E\|g\|^2", norm2, "d coordinates of variance 1"),
         Step(r"\int_{\theta-\pi/2}^{\pi/2}\cos\varphi\cos(\varphi-\theta)\,d\varphi", angular,
              "angular integral in the plane of b and b-prime (unit vectors)"),
         Step(r"\mathbb E r^2", radial, "squared radius in the plane: two coordinates of variance 1"),
         Step(r"\mathbb E_g[\sigma(\hat b\cdot g)\sigma(\hat b'\cdot g)]", gauss, "polar coordinates, divide by 2 pi"),
-        Step(r"k(b,b')", tidy, "divide by E|g| squared and restore the norms"),
+        Step(r"k(b,b')", tidy, "divide by the mean squared norm of g and restore the norms"),
     )
     return Result("arccos-kernel", tidy, steps, lhs=r"k(b,b')",
                   meta={"gaussian": NORM_B * NORM_B2 * gauss, "constant": 1 / (2 * sp.pi * DIM)})

@@ -62,10 +62,10 @@ def flow_solution() -> Result:
     if sp.expand(sol - tidy) != 0 or sp.expand(tidy.diff(T) - ode.rhs.subs(a(T), tidy)) != 0:
         raise ArithmeticError("flow solution does not solve the ODE")  # pragma: no cover
     steps = (
-        Step(r"\dot\beta", r"-\tfrac1n X^T(X\beta - y)", "gradient flow of the loss 1/(2n) |X beta - y| squared"),
-        Step(r"\beta", r"Va + V^\perp b", "split along the row space of X (thin SVD X = U Sigma V^T)"),
+        Step(r"\dot\beta", r"-\tfrac1n X^T(X\beta - y)", "gradient flow of the loss: squared residual norm over 2n"),
+        Step(r"\beta", r"Va + V^\perp b", "split along the row space of X (thin SVD X = U Sigma V transposed)"),
         Step(r"\dot b", 0, "X V-perp = 0"),
-        Step(r"\dot a_j", ode.rhs.subs(a(T), sp.Symbol("a_j")), "project on v_j, with z = U^T y"),
+        Step(r"\dot a_j", ode.rhs.subs(a(T), sp.Symbol("a_j")), "project on v_j, with z = U transposed times y"),
         Step(r"a_j(t)", tidy, "solve the linear ODE with a_j(0) = a_0"),
     )
     return Result("flow-solution", tidy, steps, lhs="a_j(t)")
@@ -150,7 +150,7 @@ def expected_error(discrete: bool = False) -> Result:
         raise ArithmeticError("expected error does not split into signal + noise")
     steps = (
         Step("z_j", r"u_j^T y = \sigma_j a_j^* + u_j^T\xi", "labels y = X beta* + xi"),
-        Step(r"a_j - a_j^*", sp.factor_terms(a_t - A_STAR), "zero start; w = u_j^T xi ~ N(0, epsilon squared)"),
+        Step(r"a_j - a_j^*", sp.factor_terms(a_t - A_STAR), "zero start; w = u_j transposed times xi, normal with variance epsilon squared"),
         Step(r"\mathbb E(a_j - a_j^*)^2", signal + noise, "E w = 0, E w squared = epsilon squared"),
         Step(r"\mathbb E e", r"\|b^*\|^2 + \sum_j \mathbb E(a_j - a_j^*)^2", "sum over directions; b does not move"),
     )
@@ -190,7 +190,7 @@ def early_stopping() -> Result:
              r"\frac{\varepsilon^2}{\sigma_j^2}(1-e^{-\sigma_j^2t/n})^2", "beta* = v_1: a* = e_1, b* = 0"),
         Step(r"\frac{\varepsilon^2}{\sigma_j^2}(1-e^{-\sigma_j^2t/n})^2",
              r"\varepsilon^2\min\{\sigma_j^{-2}, \sigma_j^2t^2/n^2\} \le \varepsilon^2 t/n",
-             "1 - exp(-x) <= min(1, x); min(p, q) <= sqrt(pq)", relation="<="),
+             "1 - exp(-x) at most min(1, x); min(p, q) at most sqrt(pq)", relation="<="),
         Step(r"\mathbb E e(t)", f, "n directions", relation="<="),
         Step(r"f'(T_0)", 0, "minimize the bound"),
         Step("T_0", t0, "solve"),

@@ -209,9 +209,9 @@ def sgd_stability(sampling: str = "without") -> StabilityCondition:
     steps = g_res.steps + (
         Step("g", 1, "stability: the second moment does not grow", relation="<="),
         Step(r"(1-\eta a)^2", 1, "first term is nonnegative and at most g", relation="<="),
-        Step("a", a_max, "solve for a (a >= 0)", relation="<="),
+        Step("a", a_max, "solve for a, a nonnegative", relation="<="),
         Step(r"\eta^2 c(n,B) s^2", 1, "second term is nonnegative and at most g", relation="<="),
-        Step("s", s_max, "solve for s (s >= 0)", relation="<="),
+        Step("s", s_max, "solve for s, s nonnegative", relation="<="),
     )
     return StabilityCondition("stability", cond, steps, optimizer="sgd", necessary=nec, kind="exact",
                               meta={"sampling": sampling, "c": c, "growth": g,

@@ -216,8 +216,8 @@ def gd_stability() -> StabilityCondition:
     steps = (
         Step("x_{k+1}", nxt, "GD on E = lambda x squared / 2 (one eigendirection of H)"),
         Step("m(\\lambda)", m, "per-eigendirection multiplier"),
-        Step("|m| \\le 1", per, "solve |1 - x| <= 1 for x = eta lambda", relation="iff"),
-        Step("\\lambda_{\\max}", 2 / ETA, "all eigenvalues of H >= 0 in [0, 2/eta]", relation="<="),
+        Step("|m| \\le 1", per, "solve for x = eta lambda: modulus of 1 - x at most 1", relation="iff"),
+        Step("\\lambda_{\\max}", 2 / ETA, "every eigenvalue of H, all nonnegative, lies in [0, 2/eta]", relation="<="),
     )
     return StabilityCondition("stability", cond, steps, lhs="", optimizer="gd",
                               necessary=(cond,), kind="exact",
@@ -267,7 +267,7 @@ def heavy_ball_stability() -> StabilityCondition:
     lo, hi = _positive_interval(second.subs(ETA * LAMBDA, x), x, {BETA: p - 1})
     x_range = sp.And(sp.StrictLessThan(lo, ETA * LAMBDA), sp.StrictLessThan(ETA * LAMBDA, hi))
     explicit = sp.And(beta_range, x_range)
-    return _with_explicit(res, explicit, "solve Delta_1 > 0 for beta, then Delta_2 > 0 for eta lambda")
+    return _with_explicit(res, explicit, "solve Delta_1 positive for beta, then Delta_2 positive for eta lambda")
 
 
 @lru_cache(maxsize=None)
@@ -295,7 +295,7 @@ def nesterov_stability() -> StabilityCondition:
     if not ends_ok:  # pragma: no cover - would mean the derivation is wrong
         raise ArithmeticError("Delta_1 not implied on the Nesterov interval")
     explicit = sp.And(sp.StrictLessThan(lo, ETA * LAMBDA), sp.StrictLessThan(ETA * LAMBDA, hi))
-    return _with_explicit(res, explicit, "for 0 <= beta < 1 (beta = q/(1+q)): Delta_2 > 0 in eta lambda; "
+    return _with_explicit(res, explicit, "for beta in [0, 1), written q/(1+q): Delta_2 positive in eta lambda; "
                           "Delta_1 holds at both ends", general=False)
 
 
