@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 
 import sympy as sp
 
@@ -76,6 +77,8 @@ class StabilityCondition(Result):
         if self.kind not in ("exact", "sufficient", "necessary"):
             raise InputError("kind", self.kind, "must be exact, sufficient or necessary")
         object.__setattr__(self, "necessary", tuple(self.necessary))
+        # results are cached and shared: keep their metadata read-only
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
     @property
     def condition(self):

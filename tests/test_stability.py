@@ -277,3 +277,20 @@ def test_seed002_claims_pass_in_quick_mode(tmp_path, capsys):
     assert main(["verify", "--quick", "--only", *SEED002_CLAIMS, "--json", str(out)]) == 0
     verdicts = json.loads(out.read_text())["claims"]
     assert [v["verdict"] for v in verdicts] == ["pass"] * len(SEED002_CLAIMS)
+
+
+def test_derivation_texts_are_safe_in_latex_text_mode():
+    from analytic.kernels import arccos_kernel
+    from analytic.linear_regression import early_stopping, expected_error, minimum_norm_limit
+    results = [gd_stability(), heavy_ball_stability(), nesterov_stability(), quasi_newton_stability(),
+               general_optimizer_stability(), sgd_stability(), sgd_stability("with"), sgd_matrix_stability(),
+               arccos_kernel(), minimum_norm_limit(), expected_error(), early_stopping()]
+    for r in results:
+        for step in r.steps:
+            assert not set(step.why) & set("^~<>|{}\\"), step.why
+        assert r.derivation_latex().count("\\begin{align}") == 1
+
+
+def test_cached_results_are_read_only():
+    with pytest.raises(TypeError):
+        heavy_ball_stability().meta["explicit"] = None
