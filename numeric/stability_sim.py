@@ -67,8 +67,10 @@ def two_step_growth(c1, c0, steps: int = 400, u0: float = 1.0, u_prev: float = 0
 def sample_batches(rng: np.random.Generator, paths: int, n: int, B: int, sampling: str = "without") -> np.ndarray:
     """Indices ``(paths, B)`` of one independent batch per path.
 
-    Without replacement: the B smallest of n uniform keys (a uniform random
-    B-subset); with replacement: B independent uniform indices.
+    Without replacement: Floyd's algorithm vectorized over paths when
+    ``B <= n/2`` (Bentley & Floyd, CACM 30(9), 1987), otherwise the B smallest
+    of n uniform keys; both give a uniform random B-subset.  With
+    replacement: B independent uniform indices.
 
     >>> idx = sample_batches(np.random.default_rng(0), 4, 5, 3)
     >>> idx.shape, bool((np.sort(idx, 1)[:, 1:] != np.sort(idx, 1)[:, :-1]).all())
@@ -80,9 +82,17 @@ def sample_batches(rng: np.random.Generator, paths: int, n: int, B: int, samplin
         raise InputError("B", B, f"must be an integer in [1, {n}]")
     if sampling == "with":
         return rng.integers(0, n, size=(paths, B))
-    keys = rng.random((paths, n))
     if B == n:
         return np.broadcast_to(np.arange(n), (paths, n)).copy()
+    if 2 * B <= n:
+        out = np.empty((paths, B), dtype=np.int64)
+        for col, j in enumerate(range(n - B, n)):
+            t = rng.integers(0, j + 1, size=paths)
+            if col:
+                t = np.where((out[:, :col] == t[:, None]).any(axis=1), j, t)
+            out[:, col] = t
+        return out
+    keys = rng.random((paths, n))
     return np.argpartition(keys, B - 1, axis=1)[:, :B]
 
 

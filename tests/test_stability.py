@@ -176,11 +176,15 @@ def test_sgd_monte_carlo_matches_and_wrong_factor_fails():
     assert abs(est.z_score(g_wrong)) > 4
 
 
-def test_sample_batches_without_replacement_is_uniform():
-    idx = sample_batches(np.random.default_rng(5), 60000, 4, 2)
-    pairs = np.sort(idx, 1)
-    counts = np.unique(pairs[:, 0] * 4 + pairs[:, 1], return_counts=True)[1]
-    assert len(counts) == 6 and np.all(np.abs(counts / 60000 - 1 / 6) < 4 * np.sqrt(1 / 6 * 5 / 6 / 60000))
+@pytest.mark.parametrize("n, B", [(4, 2), (5, 2), (5, 3)])     # Floyd's algorithm and the key ranking
+def test_sample_batches_without_replacement_is_uniform(n, B):
+    from math import comb
+    idx = sample_batches(np.random.default_rng(5), 60000, n, B)
+    assert (np.diff(np.sort(idx, 1), axis=1) > 0).all()
+    codes = (np.sort(idx, 1) * n**np.arange(B)).sum(1)
+    counts = np.unique(codes, return_counts=True)[1]
+    p = 1 / comb(n, B)
+    assert len(counts) == comb(n, B) and np.all(np.abs(counts / 60000 - p) < 4 * np.sqrt(p * (1 - p) / 60000))
 
 
 def _random_psd(rng, n, d, rational=False):

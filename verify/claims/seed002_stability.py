@@ -115,7 +115,7 @@ def _ensemble(rng, n, a_target, spread):
 def sgd_second_moment(ctx: Context) -> Outcome:
     rng = ctx.rng(2)
     paths, steps = (4000, 10) if ctx.quick else (20000, 20)
-    configs = [(10, 2, 0.6, "without"), (10, 5, 0.8, "without"), (40, 4, 0.5, "without"),
+    configs = [(10, 2, 0.6, "without"), (10, 5, 0.8, "without"), (16, 4, 0.5, "without"),
                (20, 10, 0.9, "without"), (12, 3, 0.6, "with")]
     meas, worst, wrong_min = {}, 0.0, np.inf
     sym = sgd_stability()
@@ -126,7 +126,11 @@ def sgd_second_moment(ctx: Context) -> Outcome:
         g = (1 - eta * a)**2 + eta**2 * c * s2
         wrong_c = 1 / B if sampling == "without" else (n - B) / (B * (n - 1))
         g_wrong = (1 - eta * a)**2 + eta**2 * wrong_c * s2
-        out = sgd_quadratic_1d(a_vals, eta, B, paths, steps, rng, sampling)
+        # sample size chosen so that the wrong factor sits 2 Z_VALUE standard errors away (power)
+        pilot = sgd_quadratic_1d(a_vals, eta, B, 2000, 1, rng, sampling)["factor"]
+        needed = (2 * Z_VALUE * pilot.stderr * np.sqrt(pilot.samples) / abs(g - g_wrong))**2
+        n_steps = int(np.clip(np.ceil(needed / paths), steps, 40 * steps))
+        out = sgd_quadratic_1d(a_vals, eta, B, paths, n_steps, rng, sampling)
         f = out["factor"]
         T = 3
         outT = sgd_quadratic_1d(a_vals, eta, B, paths, T, rng, sampling)["second_moment"]
@@ -134,7 +138,7 @@ def sgd_second_moment(ctx: Context) -> Outcome:
         worst = max(worst, abs(zf), abs(zT))
         wrong_min = min(wrong_min, abs(zw))
         key = f"n={n},B={B},eta={eta},{sampling}"
-        meas[key] = f"g={g:.4f} MC={f.mean:.4f}+-{f.stderr:.4f} (z={zf:.2f}); " \
+        meas[key] = f"g={g:.4f} MC={f.mean:.4f}+-{f.stderr:.4f} (z={zf:.2f}, {f.samples} samples); " \
                     f"E x_3^2 z={zT:.2f}; wrong c z={zw:.1f}"
     # matrix case: random PSD H_i, one step from fixed x0 and T steps of the full second moment
     n, d, B, eta = 6, 3, 2, 0.35
@@ -142,12 +146,17 @@ def sgd_second_moment(ctx: Context) -> Outcome:
     H = np.einsum("nij,nkj->nik", G, G)
     A = second_moment_matrix_np(H, eta, B)
     L = second_moment_operator_np(H, eta, B)
-    w, V = np.linalg.eigh(A)
-    x0 = V[:, -1]
-    x1 = sgd_quadratic(H, eta, B, x0, paths * 5, 1, rng)
-    sq1 = (x1**2).sum(1)
+    w = np.linalg.eigvalsh(A)
+    Sigma = np.einsum("nij,njk->ik", H, H) / n - H.mean(0) @ H.mean(0)
+    A_wrong = A + eta**2 * (1 / B - variance_factor_value(n, B)) * Sigma     # the factor c = 1/B
+    x0 = np.linalg.eigh(Sigma)[1][:, -1]            # the direction where the factor c matters most
+    pilot = (sgd_quadratic(H, eta, B, x0, 2000, 1, rng)**2).sum(1)
+    gap = abs(x0 @ (A_wrong - A) @ x0)
+    n_paths = int(np.clip((2 * Z_VALUE * pilot.std() / gap)**2, 5 * paths, 100 * paths))
+    sq1 = (sgd_quadratic(H, eta, B, x0, n_paths, 1, rng)**2).sum(1)
     m1, se1 = sq1.mean(), sq1.std(ddof=1) / np.sqrt(sq1.size)
     z1 = (m1 - x0 @ A @ x0) / se1
+    zMw = (m1 - x0 @ A_wrong @ x0) / se1
     T = 4
     xT = sgd_quadratic(H, eta, B, x0, paths * 5, T, rng)
     sqT = (xT**2).sum(1)
@@ -156,13 +165,10 @@ def sgd_second_moment(ctx: Context) -> Outcome:
         M = L @ M
     predT = np.trace(M.reshape(d, d))
     zM = (sqT.mean() - predT) / (sqT.std(ddof=1) / np.sqrt(sqT.size))
-    # a wrong factor c = 1/B in the matrix
-    A_wrong = second_moment_matrix_np(H, eta, B) + eta**2 * (1 / B - variance_factor_value(n, B)) * (
-        np.einsum("nij,njk->ik", H, H) / n - H.mean(0) @ H.mean(0))
-    zMw = (m1 - x0 @ A_wrong @ x0) / se1
     worst = max(worst, abs(z1), abs(zM))
     wrong_min = min(wrong_min, abs(zMw))
-    meas["matrix one step"] = f"x0'Ax0={x0 @ A @ x0:.4f} MC={m1:.4f}+-{se1:.4f} (z={z1:.2f}); wrong c z={zMw:.1f}"
+    meas["matrix one step"] = f"x0'Ax0={x0 @ A @ x0:.4f} MC={m1:.4f}+-{se1:.4f} (z={z1:.2f}, {n_paths} paths); " \
+                              f"wrong c z={zMw:.1f}"
     meas["matrix 4 steps"] = f"tr L^4 M0={predT:.4f} (z={zM:.2f})"
     meas["lambda_max(A), rho(L)"] = f"{w[-1]:.4f}, {max(abs(np.linalg.eigvals(L))):.4f}"
     meas["max |z|"] = worst
