@@ -211,12 +211,14 @@ class EnsembleRecord:
 
 def train_gd_ensemble(ens: TwoLayerEnsemble, Theta0, X, Y, etas, steps: int, warmup: int = 0,
                       log_every: int = 10, lanczos_iterations: int = 20, seed: int = 0,
-                      blowup: float = 1e6) -> EnsembleRecord:
+                      blowup: float = 1e6, residual_tol: float = 1e-3) -> EnsembleRecord:
     r"""Full-batch GD :math:`\theta^{b}_{t+1}=\theta^b_t-\eta_b(t)\nabla L(\theta^b_t)` for all rows.
 
     ``warmup`` > 0 ramps the step size linearly, :math:`\eta_b(t)=\eta_b\min(1,(t+1)/\mathrm{warmup})`.
     Every ``log_every`` steps (and at the last) the loss and the sharpness (batched Lanczos,
-    warm-started from the previous eigenvector) are logged.  A run whose loss is not finite
+    warm-started from the previous eigenvector) are logged; a run whose relative Lanczos
+    residual exceeds ``residual_tol`` is restarted from its Ritz vector with four times the
+    iterations (the larger Ritz value is kept: both are lower bounds of :math:`\lambda_{\max}`).  A run whose loss is not finite
     or exceeds ``blowup`` times its initial loss is stopped: ``diverged_at`` is that step and
     its later entries are NaN.
 
@@ -257,6 +259,14 @@ def train_gd_ensemble(ens: TwoLayerEnsemble, Theta0, X, Y, etas, steps: int, war
                     A = Theta[active]
                     lam_a, U, res_a = batched_top_eigenvalues(lambda W: ens.hvp(A, X, Y, W), V[active],
                                                               lanczos_iterations)
+                    redo = res_a > residual_tol       # e.g. the top two eigenvalues swapped order:
+                    if redo.any():                    # restart from the Ritz vector, longer
+                        A2 = A[redo]
+                        lam2, U2, res2 = batched_top_eigenvalues(
+                            lambda W: ens.hvp(A2, X, Y, W), U[redo], 4 * lanczos_iterations)
+                        better = lam2 >= lam_a[redo]
+                        idx = np.nonzero(redo)[0][better]
+                        lam_a[idx], U[idx], res_a[idx] = lam2[better], U2[better], res2[better]
                     lam[active], res[active] = lam_a, res_a
                     V[active] = U
                 logged.append(t)

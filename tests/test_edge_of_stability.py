@@ -83,3 +83,12 @@ def test_the_statistic_rejects_a_wrong_edge(recorded_curves, c):
         assert not (verdict["peak_ok"] and verdict["settle_ok"])
     else:          # the edge would lie above it: GD never reaches it
         assert verdict["reached"] == 0
+
+
+def test_a_short_lanczos_is_restarted_until_its_residual_is_small():
+    ens, Th, X, Y = _problem(B=2, n=9)
+    etas = [0.05, 0.2]
+    exact = train_gd_ensemble(ens, Th, X, Y, etas, 20, log_every=10, lanczos_iterations=ens.n_params)
+    short = train_gd_ensemble(ens, Th, X, Y, etas, 20, log_every=10, lanczos_iterations=3, residual_tol=1e-6)
+    assert np.nanmax(short.residual) < 1e-3
+    assert np.allclose(short.sharpness, exact.sharpness, rtol=1e-6)

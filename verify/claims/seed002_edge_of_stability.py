@@ -4,20 +4,24 @@ Wu, Ma & E, NeurIPS 2018; Cohen et al., ICLR 2021).
 
 Setup: scikit-learn's digits (200 samples, pixels scaled to [0, 1] and centred per
 feature), a two-layer 64-8-10 tanh network, squared loss (1/2n) sum ||z - onehot(y)||^2,
-LeCun-normal initialisation, constant-step full-batch GD for 1000 steps (600 in quick
+LeCun-normal initialisation, constant-step full-batch GD for 1500 steps (1000 in quick
 mode) at eta in {0.01, 0.05, 0.1, 0.5}, all runs side by side
 (:mod:`numeric.gd_ensemble`).  The sharpness lambda_max of the training-loss Hessian is
-measured every 20 steps by batched Lanczos on exact R-operator Hessian-vector products.
+measured every 25 steps (40 in quick mode) by batched Lanczos on exact R-operator
+Hessian-vector products.
 Centring the inputs keeps the initial sharpness small (about 3 to 5.5, i.e. at most
-~1.36 x 2/eta at eta = 0.5), so eta = 0.5 trains: un-centred pixels give an initial
-sharpness of 20-40, and GD at eta = 0.5 then diverges within ~25 steps.  At eta = 0.5 the
-sharpness rises (progressive sharpening) to 2/eta and hovers there in 1 to 3 of 5 runs
-within 1000 steps (measured for seeds 0, 1, 2); the other runs, and all runs at
-eta <= 0.1 (2/eta = 20 to 200), stay below 2/eta, and only the peak bound applies to them.
+~1.36 x 2/eta at eta = 0.5), so eta = 0.5 trains (with un-centred pixels the initial
+sharpness is 20-40, and in the former 64-4-10 setup on 300 samples every eta = 0.5 run
+diverged within ~25 steps).  At eta = 0.5 the sharpness rises (progressive sharpening)
+to 2/eta and hovers there: in 2, 3, 3 of 5 runs within 1500 steps for seeds 0, 1, 2.  The
+other runs, and all runs at eta <= 0.1 (2/eta = 20 to 200: this small network hardly
+sharpens, its sharpness stays at 3.5-4), stay below 2/eta; only the peak bound applies
+to them.  Unlike the lecture's FashionMNIST table, eta = 0.05 and 0.1 therefore do not
+reach 2/eta here.
 
 Statistics, per run, with the ratio r_t = lambda_max(t) / (2/eta):
 
-* peak: max_t r_t over the logged GD iterates t >= LOG_EVERY.  Verdict: <= 1 + MARGIN.
+* peak: max_t r_t over the logged GD iterates t > 0.  Verdict: <= 1 + MARGIN.
   Step 0 is the initialisation, not a GD iterate: its ratio (up to ~1.36 over the seeds
   tried) is reported separately, and GD pushes such a start below 2/eta within the first
   logged interval.
@@ -50,10 +54,10 @@ from ..registry import Context, Outcome, claim
 SOURCE = "Wu, lecture (seed 002), table of sharpness vs learning rate; Wu, Ma & E 2018; Cohen et al. 2021"
 ETAS = (0.01, 0.05, 0.1, 0.5)
 N_SAMPLES, HIDDEN, INIT_SCALE = 200, 8, 1.0   # standard LeCun initialisation
-STEPS_FULL, STEPS_QUICK = 1000, 600
+STEPS_FULL, STEPS_QUICK = 1500, 1000
 SEEDS_FULL, SEEDS_QUICK = 5, 2
-LOG_EVERY = 20
-LANCZOS_ITERATIONS = 12     # warm-started; the relative residual is reported
+LOG_EVERY_FULL, LOG_EVERY_QUICK = 25, 40
+LANCZOS_ITERATIONS = 10     # warm-started: ~1e-6 relative error here; the residual is reported
 MARGIN = 0.25               # peak sharpness <= (1 + 25%) * 2/eta
 SETTLE = 0.10               # EoS-window time average within 10% of 2/eta
 MIN_WINDOW = 3              # logged steps needed in the window for a settle verdict
@@ -114,7 +118,7 @@ def edge_verdict(summaries) -> dict:
             "passed": peak_ok and settle_ok and len(judged) > 0}
 
 
-def train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=0, log_every=LOG_EVERY):
+def train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=0, log_every=LOG_EVERY_FULL):
     """All (eta, seed) runs side by side; returns the :class:`EnsembleRecord`."""
     ens = TwoLayerEnsemble(X.shape[1], HIDDEN, Y.shape[1])
     return train_gd_ensemble(ens, ens.init(init_seeds, scale=INIT_SCALE), X, Y, etas, steps,
@@ -139,7 +143,9 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
     etas = np.repeat(ETAS, n_seeds)
     init_seeds = [1000 * ctx.seed + r for r in range(n_seeds)] * len(ETAS)
     ctx.report(0.0, f"{len(etas)} runs of {steps} GD steps")
-    rec = train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=int(ctx.rng(1).integers(2**31)))
+    log_every = LOG_EVERY_QUICK if ctx.quick else LOG_EVERY_FULL
+    rec = train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=int(ctx.rng(1).integers(2**31)),
+                     log_every=log_every)
     ctx.report(1.0, "trained")
 
     pred, meas, rows, judged_all, curves = {}, {}, [], [], {}
@@ -196,8 +202,8 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
         ax.legend(fontsize=8)
         figs = ctx.save_figure(fig, "seed002_sharpness_vs_eta")
     return Outcome(verdict["passed"], prediction=pred, measurement=meas,
-                   tolerance=(f"per run, r_t = sharpness/(2/eta) at steps logged every {LOG_EVERY}: "
-                              f"max over GD iterates (t >= {LOG_EVERY}) of r_t <= {1 + MARGIN:g} (margin {MARGIN:.0%}; "
+                   tolerance=(f"per run, r_t = sharpness/(2/eta) at steps logged every {log_every}: "
+                              f"max over GD iterates (t >= {log_every}) of r_t <= {1 + MARGIN:g} (margin {MARGIN:.0%}; "
                               f"the initialisation, step 0, is reported apart); "
                               f"for runs reaching r_t >= 1 from below with >= {MIN_WINDOW} logged steps after, the "
                               f"time average of r_t from the first such step to the end is within "
@@ -205,5 +211,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
                               f"are excluded and listed"),
                    details="\n".join(table) + f"\n{n_seeds} initialisation seeds, {steps} GD steps (constant eta), "
                            f"digits n={N_SAMPLES} centred, 64-{HIDDEN}-10 tanh, squared loss, "
-                           f"init scale {INIT_SCALE:g}; {verdict['reached']} runs judged at the edge",
+                           f"init scale {INIT_SCALE:g}; {verdict['reached']} runs judged at the edge. At eta <= 0.1 this "
+                           f"small network hardly sharpens, so 2/eta (20 to 200) is not reached, unlike "
+                           f"the lecture's eta = 0.05 and 0.1 rows",
                    figures=figs)
