@@ -189,7 +189,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
     figs = ()
     if ctx.figure_dir is not None:
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6))
         for j, eta in enumerate(ETAS):
             if eta in curves:
                 ax.plot(rec.steps, curves[eta], "-", color=f"C{j}", lw=1.2, label=fr"$\eta={eta:g}$")
@@ -200,6 +200,17 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
         ax.set_xlabel("GD step")
         ax.set_ylabel(r"$\lambda_{\max}(\nabla^2 L)$ (dashed: $2/\eta$)")
         ax.legend(fontsize=8)
+        top = ETAS[-1]
+        for k, b in enumerate(np.nonzero(etas == top)[0]):
+            bx.plot(rec.steps, rec.sharpness[:, b] * top / 2, "-", lw=1.0, color=f"C{k}",
+                    label=f"init seed {init_seeds[b]}")
+        bx.axhline(1.0, color="k", lw=0.8)
+        bx.axhline(1 + MARGIN, color="k", ls=":", lw=0.8)
+        bx.axhspan(1 - SETTLE, 1 + SETTLE, color="0.9", zorder=0)
+        bx.set_xlabel("GD step")
+        bx.set_ylabel(fr"$\lambda_{{\max}}/(2/\eta)$ at $\eta={top:g}$")
+        bx.legend(fontsize=7)
+        fig.tight_layout()
         figs = ctx.save_figure(fig, "seed002_sharpness_vs_eta")
     return Outcome(verdict["passed"], prediction=pred, measurement=meas,
                    tolerance=(f"per run, r_t = sharpness/(2/eta) at steps logged every {log_every}: "
