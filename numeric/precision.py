@@ -291,7 +291,7 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top, 0.0)
     ints, e = sigma.to_ints()
     zero_below = top * 2.0 ** (-(work_bits - 8)) * n
-    ints = [0 if abs(math.ldexp(float(i), e)) <= zero_below else i for i in ints]
+    ints = [0 if abs(float(mpmath.ldexp(mpmath.mpf(i), e))) <= zero_below else i for i in ints]
     ref.stats["zeros"] = sum(1 for i in ints if i == 0)
     order = sorted(range(n), key=lambda i: -ints[i])
     return [abs(ints[i]) for i in order], e, ref.stats
