@@ -232,12 +232,11 @@ class _Refiner:
                     iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
                 part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
                 return _align_to(sigma, part)(idx), U, V
-            Mu = (B.matmul(B.T, self.nlimbs) - cI).to_float()
             lv, Wv = np.linalg.eigh((Mv + Mv.T) / 2)
-            lu, Wu = np.linalg.eigh((Mu + Mu.T) / 2)
-            Wv, Wu, lv = Wv[:, ::-1], Wu[:, ::-1], lv[::-1]
-            sgn = np.sign(np.einsum("ij,ij->j", Wu, Bf @ Wv))
-            Wu = Wu * np.where(sgn == 0, 1.0, sgn)
+            Wv, lv = Wv[:, ::-1], lv[::-1]
+            # left vectors paired with the right ones: u ~ B v (B ~ c Q is well conditioned)
+            Wu, Rq = np.linalg.qr(Bf @ Wv)
+            Wu = Wu * np.where(np.diag(Rq) < 0, -1.0, 1.0)
             scale = max(float(np.max(np.abs(lv))), 1e-300)
             keys, key_tol, shift = lv, GROUP_TOL * scale, c
         Uw = Fixed.from_float(Wu, beta)
@@ -377,6 +376,10 @@ def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
     return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
 
 
+def _transposed(index):
+    return np.ascontiguousarray(np.asarray(index).T)
+
+
 def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range):
     """One computation; the dynamic range (decimal digits below s_1 resolved to full relative
     accuracy) starts at 16 and deepens while unresolved non-zero values remain."""
@@ -414,7 +417,7 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
 
 
 def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regenerate=None,
-                    fallback: bool = True) -> SpectrumResult:
+                    fallback: bool = True, max_range: int = 120) -> SpectrumResult:
     """Singular values of the matrix ``A[i, j] = values[index[i, j]]`` to ``digits`` digits.
 
     ``verify`` recomputes with 12 more digits (``regenerate(dps)`` re-evaluates the entries at
@@ -426,7 +429,7 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     start = time.perf_counter()
     method = "ogita-aishima (fixed-point float64 GEMMs)"
     try:
-        svals, stats = _spectrum_once(values, index, digits, 16, regenerate)
+        svals, stats = _spectrum_once(values, index, digits, 16, regenerate, max_range)
     except RefinementFailed:
         if not fallback:
             raise
@@ -438,10 +441,11 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     if verify:
         hi_vals = regenerate(digits + 12) if regenerate else values
         try:
-            check, _ = _spectrum_once(hi_vals, index, digits + 12, 40, regenerate)
+            # independent route: the transposed matrix, more digits, a larger guard
+            check, _ = _spectrum_once(hi_vals, _transposed(index), digits + 12, 40, regenerate, max_range)
         except RefinementFailed:
             with mpmath.workdps(digits + 22):
-                M = mpmath.matrix([[hi_vals[k] for k in row] for row in np.asarray(index).tolist()])
+                M = mpmath.matrix([[hi_vals[k] for k in row] for row in _transposed(index).tolist()])
             check = mpmath_singular_values(M, digits + 22)
         floor = digits + int(stats.get("range_digits", 16)) if stats else digits + 16
         achieved = agreeing_digits(svals, check, svals[0], floor)
@@ -452,7 +456,7 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
 
 
 def network_spectrum(activation: str, n: int, width: int, scale=None, digits: int = 30,
-                     verify: bool = True) -> SpectrumResult:
+                     verify: bool = True, max_range: int = 120) -> SpectrumResult:
     r"""Singular values of the shallow-net Jacobian :math:`\phi(s(x_i - b_j))` to ``digits`` digits.
 
     >>> r = network_spectrum("relu", 6, 6, digits=25)
@@ -464,4 +468,4 @@ def network_spectrum(activation: str, n: int, width: int, scale=None, digits: in
 
     def regenerate(dps):
         return jacobian_mp_values(activation, n, width, scale, dps=dps + 10)[0]
-    return matrix_spectrum(values, index, digits, verify, regenerate)
+    return matrix_spectrum(values, index, digits, verify, regenerate, max_range=max_range)
