@@ -342,7 +342,8 @@ def gd_mask_values(sv, step: float, iters) -> np.ndarray:
     iters = np.asarray(iters, dtype=float)
     with np.errstate(divide="ignore"):
         lg = np.log1p(-np.minimum(q, 1.0))
-    out = -np.expm1(iters * lg)
+    with np.errstate(invalid="ignore"):
+        out = np.where(iters == 0, 0.0, -np.expm1(iters * lg))
     odd = q > 1                                       # 1 - eta s^2 < 0: sign alternates
     if np.any(odd):
         out = np.where(odd, 1.0 - np.sign(1 - q) ** iters * np.abs(1 - q) ** iters, out)
@@ -382,7 +383,34 @@ def heavy_ball_mask_values(sv, step: float, momentum: float, iters) -> np.ndarra
         raise InputError("beta", momentum, "must be in [0, 1)")
     a = (1 + momentum - step * sv**2).astype(complex)
     disc = np.sqrt(a * a - 4 * momentum)
-    ra, rb = (a + disc) / 2, (a - disc) / 2
+    ra = np.where(a.real >= 0, (a + disc) / 2, (a - disc) / 2)      # the larger root, no cancellation
+    rb = np.where(ra != 0, momentum / np.where(ra != 0, ra, 1), 0)  # r_1 r_2 = beta
     iters = np.asarray(iters, dtype=float)
-    num = ra ** (iters + 1) * (1 - rb) - rb ** (iters + 1) * (1 - ra)
-    return np.real(1 - num / (ra - rb))
+    # e_T/e_0 = D_{T+1} - beta D_T with D_n = (r1^n - r2^n)/(r1 - r2) = r1^(n-1) expm1(n L)/expm1(L),
+    # L = log(r2/r1): stable at (near-)double roots, where r1 - r2 -> 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        L = np.log(rb / ra)
+        def D(nn):
+            ratio = np.where(np.abs(L) > 0, np.expm1(nn * L) / np.expm1(L), nn)
+            return ra ** (nn - 1) * ratio
+        e = D(iters + 1) - momentum * D(iters) if momentum > 0 else ra ** iters
+        near_double = 1 - e
+        # away from a double root: t = 1 - r solves t^2 - (1 - beta + x) t + x = 0 (x = eta s^2), and
+        # m = [t2 (1 - r1^(T+1)) - t1 (1 - r2^(T+1))] / (t2 - t1), free of cancellation for small x
+        x = step * sv**2
+        B = 1 - momentum + x
+        disc = B * B - 4 * x
+        real = disc >= 0
+        root = np.sqrt(np.abs(disc))
+        t2 = np.where(real, (B + root) / 2, 0).astype(complex) + np.where(real, 0, (B + 1j * root) / 2)
+        t1 = x / t2
+        def pw(t):                                   # 1 - (1 - t)^(T+1), stable for small real t
+            r = 1 - t
+            positive = (np.abs(r.imag) == 0) & (r.real > 0)
+            safe = np.where(positive, t.real, 0.0)
+            stable = -np.expm1((iters + 1) * np.log1p(-safe))
+            return np.where(positive, stable, 1 - r ** (iters + 1))
+        separated = t2 * pw(t1) - t1 * pw(t2)
+        far = np.abs(t2 - t1) > 1e-3 * np.abs(t2)
+        m = np.where(far, separated / np.where(far, t2 - t1, 1), near_double)
+    return np.where(iters == 0, 0.0, np.real(m))
