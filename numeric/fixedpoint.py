@@ -31,7 +31,7 @@ def limb_bits(inner: int) -> int:
     """
     if inner < 1:
         raise InputError("inner", inner, "must be positive")
-    return int((55 - math.ceil(math.log2(max(inner, 2)))) // 2) - 1 + (1 if inner <= 256 else 0)
+    return int((54 - math.ceil(math.log2(max(inner, 2)))) // 2)     # n 2^(2 beta - 2) <= 2^52
 
 
 def _split(P: np.ndarray, base: float):

@@ -273,7 +273,7 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     >>> A = Fixed.from_float(np.array([[2.0, 1.0], [1.0, 3.0]]), 20, 3)
     >>> ints, e, _ = refined_singular_values(A, bits=100)
     >>> [round(float(mpmath.mpf(i) * mpmath.mpf(2)**e), 12) for i in ints]
-    [3.618033988750, 1.381966011250]
+    [3.61803398875, 1.38196601125]
     """
     n, m = A.shape
     if n != m:
