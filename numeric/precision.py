@@ -111,8 +111,11 @@ class _Refiner:
         err = 2.0 ** -40                      # vector error of a float64 start
         it = 0
         while True:
-            # mixed precision: products only as accurate as this step can use (err^2)
-            Lk = self._limbs_for(err * err * 2.0 ** -12, n)
+            # mixed precision: products only as accurate as this step can use (err^2); full
+            # precision as soon as this pass is predicted to be the last one
+            last = (err * self.top <= self.abs_tol * 256 * n) if has_groups else \
+                (err * err * self.top * n < self.abs_tol * 1e-3)
+            Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
             P = A.matmul(V, Lk)
             Tm = U.T.matmul(P, Lk)
             R = (I - U.T.matmul(U, Lk)).to_float()
@@ -142,7 +145,7 @@ class _Refiner:
                 raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
             U = (U + U.matmul(Fixed.from_float(F, A.beta), Lk))._normalized(L)
             V = (V + V.matmul(Fixed.from_float(G, A.beta), Lk))._normalized(L)
-            err = corr
+            err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
         # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
         diagT = self._diag(Tm)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
