@@ -243,7 +243,22 @@ def finite_difference_inverse(ctx: Context) -> Outcome:
         devs[name] = float(worst)
         out[name] = worst
     passed = devs["heaviside"] == 0 and devs["relu"] == 0 and devs["relu2"] < 2.0 / n
-    return Outcome(passed, prediction={"max rel. deviation k=1": 0, "k=2": 0, "k=3": "O(1/N)"},
+    figs = ()
+    if ctx.figure_dir is not None:
+        plt = _plt()
+        fig, axs = plt.subplots(1, 3, figsize=(10, 2.6))
+        x = np.arange(n) / (n - 1)
+        for ax, (k, name) in zip(axs, ((1, "heaviside"), (2, "relu"), (3, "relu2"))):
+            Mk = Dinv
+            for _ in range(k - 1):
+                Mk = Mk.dot(Dinv)
+            for j in (n // 4, n // 2):
+                col = Mk[:, j].astype(float)
+                ax.plot(x, col / col.max(), lw=2)
+                ax.plot(x, [float(phi[k](Fraction(i - j))) / col.max() for i in range(n)], "k:")
+            ax.set_title(f"k = {k}: columns of inverse of D_{k} vs {name}", fontsize=8)
+        figs = ctx.save_figure(fig, "seed004_finite_difference_inverse")
+    return Outcome(passed, figures=figs, prediction={"max rel. deviation k=1": 0, "k=2": 0, "k=3": "O(1/N)"},
                    measurement={"max rel. deviation k=1 (Heaviside)": devs["heaviside"],
                                 "k=2 (ReLU)": devs["relu"], "k=3 (ReLU^2)": devs["relu2"], "N": n},
                    tolerance="exact for k = 1, 2 (rational arithmetic); below 2/N for k = 3 "
