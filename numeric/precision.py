@@ -143,8 +143,10 @@ class _Refiner:
                 if Lk == L and corr * self.top < self.abs_tol * 2.0**40:
                     break                     # nearly there: the verification judges the digits
                 raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
-            U = (U + U.matmul(Fixed.from_float(F, A.beta), Lk))._normalized(L)
-            V = (V + V.matmul(Fixed.from_float(G, A.beta), Lk))._normalized(L)
+            # U F is small (|F| ~ corr): it needs fewer limbs for the same absolute accuracy
+            Lu = max(3, Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1)
+            U = (U + U.matmul(Fixed.from_float(F, A.beta), Lu))._normalized(L)
+            V = (V + V.matmul(Fixed.from_float(G, A.beta), Lu))._normalized(L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
         # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
         diagT = self._diag(Tm)
