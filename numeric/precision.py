@@ -302,7 +302,11 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
 
 
 def mpmath_singular_values(A_mp: "mpmath.matrix", dps: int):
-    """Reference: ``mpmath.svd_r`` singular values at ``dps`` digits, descending."""
+    """Reference: ``mpmath.svd_r`` singular values at ``dps`` digits, descending.
+
+    >>> [float(v) for v in mpmath_singular_values(mpmath.matrix([[3, 0], [0, 4]]), 20)]
+    [4.0, 3.0]
+    """
     with mpmath.workdps(dps):
         S = mpmath.svd_r(A_mp, compute_uv=False)
         return sorted((S[i] for i in range(S.rows)), reverse=True)
@@ -428,6 +432,10 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     ``verify`` recomputes with 12 more digits (``regenerate(dps)`` re-evaluates the entries at
     that precision when given) and reports the agreement as ``digits_achieved``.  On a failed
     refinement it falls back to ``mpmath.svd_r``.
+
+    >>> r = matrix_spectrum([mpmath.mpf(1), mpmath.mpf(2)], np.array([[0, 1], [1, 0]]), digits=20)
+    >>> r.as_strings(), r.verified
+    (['3.0', '1.0'], True)
     """
     if not isinstance(digits, int) or digits < 1 or digits > 300:
         raise InputError("digits", digits, "must be an integer in [1, 300]")

@@ -82,7 +82,13 @@ def _add_spectrum_arguments(parser):
 
 
 def write_csv_atomic(path: str, rows, header) -> None:
-    """Write CSV through a temporary file in the same directory and ``os.replace``."""
+    """Write CSV through a temporary file in the same directory and ``os.replace``.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> write_csv_atomic(str(f), [(1, "2.5")], ("k", "s")); f.read_text().splitlines()
+    ['k,s', '1,2.5']
+    """
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise InputError("--out", path, "its directory does not exist")
