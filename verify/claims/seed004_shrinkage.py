@@ -28,6 +28,18 @@ def _plt():
     return plt
 
 
+def _single_thread(func):
+    """Small dense problems: BLAS threads only contend on a shared machine (measured)."""
+    import functools
+
+    @functools.wraps(func)
+    def run(ctx):
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(1):
+            return func(ctx)
+    return run
+
+
 def _fit_slope(sv, lo, hi):
     k = np.arange(1, len(sv) + 1)
     sel = slice(lo - 1, hi)
@@ -39,6 +51,7 @@ def _fit_slope(sv, lo, hi):
        statement=r"w_T = V\,\mathrm{diag}\big(m(s)/s\big)U^\top y,\ m = 1-(1-\eta s^2)^T"
                  r"\text{ (GD, and the heavy-ball and gradient-flow masks)}",
        source=SOURCE + ", Prop. 4.1, App. B (heavy ball: new)")
+@_single_thread
 def masks_match_iterates(ctx: Context) -> Outcome:
     n = 16 if ctx.quick else 32
     steps = 500 if ctx.quick else 10000
@@ -107,6 +120,7 @@ def masks_match_iterates(ctx: Context) -> Outcome:
        statement=r"s_k/s_1 \sim k^{-1}\ (\text{Heaviside, tanh}),\ k^{-2}\ (\text{ReLU, GELU, SiLU}),\ "
                  r"k^{-3}\ (\text{ReLU}^2);\ \text{sinc and Gaussian plateau, then drop}",
        source=SOURCE + ", Prop. 3.1, Fig. 3")
+@_single_thread
 def spectral_decay(ctx: Context) -> Outcome:
     n = 128 if ctx.quick else 256
     lo, hi = 4, n // 4
@@ -168,6 +182,7 @@ def spectral_decay(ctx: Context) -> Outcome:
        statement=r"\text{Heaviside and tanh (in its Heaviside-limit form } (1+\tanh)/2\text{): the first 10 "
                  r"principal components match the DST basis}",
        source=SOURCE + ", Fig. 4")
+@_single_thread
 def principal_components(ctx: Context) -> Outcome:
     n = 64 if ctx.quick else 128
     i = np.arange(n)[:, None]
@@ -218,6 +233,7 @@ def principal_components(ctx: Context) -> Outcome:
 @claim("seed004.finite-difference-inverse",
        statement=r"(D_k^{-1})_{:,j} \propto \phi_k(x - b_j),\ \phi_1 = H,\ \phi_2 = \mathrm{ReLU},\ \phi_3 \approx \mathrm{ReLU}^2",
        source=SOURCE + ", Prop. 3.1, App. A, Fig. 7")
+@_single_thread
 def finite_difference_inverse(ctx: Context) -> Outcome:
     from fractions import Fraction
     n = 30 if ctx.quick else 60
@@ -276,6 +292,7 @@ def finite_difference_inverse(ctx: Context) -> Outcome:
 @claim("seed004.iterations-for-k-components",
        statement=r"T_k \approx (s_1/s_k)^2 \text{ iterations keep } k \text{ components } (\eta = 1/s_1^2,\ \tau = 1-1/e)",
        source=SOURCE + ", Prop. 4.2, App. C-D, Fig. 8")
+@_single_thread
 def iterations_for_k(ctx: Context) -> Outcome:
     n = 48 if ctx.quick else 128
     ks = np.array([4, 8, 12]) if ctx.quick else np.array([4, 8, 16, n // 4])
@@ -332,6 +349,7 @@ def _design(name, x, width, scale):
 @claim("seed004.psnr-grace-hopper",
        statement=r"\text{(a) T from k: monotonic track the DST baseline, non-monotonic do not; (b) scale from k: the reverse}",
        source=SOURCE + ", Fig. 6 (our image: matplotlib's grace_hopper, one row)")
+@_single_thread
 def psnr_reconstruction(ctx: Context) -> Outcome:
     from numeric.data import grace_hopper_row
     row = grace_hopper_row()
@@ -408,6 +426,7 @@ def psnr_reconstruction(ctx: Context) -> Outcome:
        statement=r"\rho^2 = T + \tfrac12 + O(1/T),\ \text{grey zone } 10\log_{10}\frac{\ln 100}{\ln(100/99)} "
                  r"\approx 26.61\text{ dB},\ -\mathrm{expm1}(T\,\mathrm{log1p}(-\eta s^2))\text{ exact where the naive form fails}",
        source=SOURCE + ", Sec. 4 (PCA vs. GD), App. B-C, Fig. 1-2")
+@_single_thread
 def mask_shape(ctx: Context) -> Outcome:
     import mpmath
     from scipy.optimize import brentq
