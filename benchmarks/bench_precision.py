@@ -1,0 +1,87 @@
+"""Benchmark: all singular values of shallow-net Jacobians to 30 digits.
+
+Ratios are against baselines measured in the same run:
+
+* N = 1000 (ReLU^2, tanh with scale K): our time / numpy float64 SVD of the same matrix
+  (target <= 30x);
+* N = 128 (and 256): mpmath.svd_r at 30 digits / our time (target >= 100x); mpmath at 256 is
+  estimated from the 128 run by N^3 scaling unless ``--mpmath-256`` is given.
+
+Usage: ``PYTHONPATH=. python benchmarks/bench_precision.py [--big] [--mpmath-256]``
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import mpmath
+import numpy as np
+
+from numeric.networks import jacobian, jacobian_mpmath
+from numeric.precision import agreeing_digits, mpmath_singular_values, network_spectrum
+
+DIGITS = 30
+
+
+def best_of(f, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_against_float64(name, n):
+    A = jacobian(name, n, n)
+    t_svd = best_of(lambda: np.linalg.svd(A), 3)
+    t_vals = best_of(lambda: np.linalg.svd(A, compute_uv=False), 3)
+    t = time.perf_counter()
+    res = network_spectrum(name, n, n, digits=DIGITS, verify=False)
+    ours = time.perf_counter() - t
+    print(f"{name:6s} N={n}: ours {ours:8.2f} s | numpy svd (U,S,V) {t_svd:.3f} s -> ratio {ours / t_svd:7.1f}x "
+          f"| numpy svd (S only) {t_vals:.3f} s -> ratio {ours / t_vals:7.1f}x | stats {res.stats}")
+    return res
+
+
+def bench_against_mpmath(name, n, run_mpmath=True, mp_128=None):
+    t = time.perf_counter()
+    res = network_spectrum(name, n, n, digits=DIGITS, verify=False)
+    ours = time.perf_counter() - t
+    if run_mpmath:
+        A = jacobian_mpmath(name, n, n, dps=DIGITS + 10)
+        t = time.perf_counter()
+        ref = mpmath_singular_values(A, DIGITS)
+        t_mp = time.perf_counter() - t
+        digits = agreeing_digits(res.values, ref, ref[0], DIGITS)
+        note = f"mpmath.svd_r {t_mp:.2f} s (measured; agreement {digits:.1f} digits at mpmath's 30)"
+    else:
+        t_mp = mp_128 * (n / 128) ** 3
+        note = f"mpmath.svd_r ~{t_mp:.1f} s (ESTIMATED from N=128 by N^3)"
+    print(f"{name:6s} N={n}: ours {ours:7.2f} s | {note} -> speed-up {t_mp / ours:6.1f}x")
+    return t_mp
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--big", action="store_true", help="also run N = 1000")
+    ap.add_argument("--mpmath-256", action="store_true", help="measure mpmath at N = 256 (minutes)")
+    ap.add_argument("--only-big", action="store_true", help="skip the N = 128/256 comparison")
+    ap.add_argument("--verify-big", action="store_true", help="also verify N = 1000 at 42 digits (slow)")
+    args = ap.parse_args()
+    print(f"30-digit singular values; mpmath {mpmath.__version__}, numpy {np.__version__}")
+    for name in (() if args.only_big else ("relu2", "tanh")):
+        mp_128 = bench_against_mpmath(name, 128)
+        bench_against_mpmath(name, 256, run_mpmath=args.mpmath_256, mp_128=mp_128)
+    if args.big or args.only_big:
+        for name in ("relu2", "tanh"):
+            bench_against_float64(name, 1000)
+            if args.verify_big:
+                t = time.perf_counter()
+                check = network_spectrum(name, 1000, 1000, digits=DIGITS, verify=True)
+                print(f"        verification (transposed matrix, {DIGITS + 12} digits): achieved "
+                      f"{check.digits_achieved:.1f} digits, {time.perf_counter() - t:.1f} s (both runs)")
+
+
+if __name__ == "__main__":
+    main()

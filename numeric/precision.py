@@ -1,0 +1,484 @@
+r"""High-precision singular values: float64 SVD refined to many digits (Ogita–Aishima).
+
+Starting from :math:`A \approx U\Sigma V^\top` computed in float64, one refinement step
+computes, in fixed-point multiprecision (:mod:`numeric.fixedpoint`, float64 GEMMs),
+
+.. math::
+    R = I - U^\top U,\quad S = I - V^\top V,\quad T = U^\top A V,\qquad
+    \tilde\sigma_i = T_{ii}/(1 - (R_{ii}+S_{ii})/2),
+
+and corrections :math:`U \leftarrow U(I+F)`, :math:`V \leftarrow V(I+G)` from the linearised
+conditions :math:`F+F^\top = R`, :math:`G+G^\top = S`, :math:`T + F^\top\Sigma + \Sigma G` diagonal:
+for :math:`i \ne j`, with :math:`d = \tilde\sigma_j^2-\tilde\sigma_i^2`,
+
+.. math::
+    F_{ji} = -\frac{T_{ij}\tilde\sigma_j + \tilde\sigma_i(T_{ji} + R_{ij}\tilde\sigma_i + S_{ij}\tilde\sigma_j)}{d},\quad
+    G_{ij} = -\frac{T_{ij} + F_{ji}\tilde\sigma_j}{\tilde\sigma_i}\ \text{(solved as a 2x2 system)}.
+
+The errors square at each step.  Pairs whose float64 singular values are not resolved (clusters such
+as the sinc plateau, and tails below float64's floor) are grouped: inside a group only
+re-orthogonalisation is done, and the group's block :math:`B = U_G^\top A V_G` is then decomposed
+recursively — tails from a float64 SVD of the rescaled block, clusters around :math:`c` from
+the shifted problem :math:`B^\top B - c^2 I`.  A block below the working accuracy is reported as
+exact zeros (rank deficiency).
+
+References: T. Ogita, K. Aishima, "Iterative refinement for singular value decomposition based on
+matrix multiplication", J. Comput. Appl. Math. 369 (2020) 112512; "Iterative refinement for
+symmetric eigenvalue decomposition II: clustered eigenvalues", Japan J. Indust. Appl. Math. 36
+(2019) 435-459.  Fallback: ``mpmath.svd_r``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+
+from analytic.errors import ImplregError, InputError
+
+from .fixedpoint import Fixed, limb_bits
+
+__all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "matrix_spectrum",
+           "fixed_from_mp", "agreeing_digits", "mpmath_singular_values"]
+
+GROUP_TOL = 1e-6          # float64 singular values closer than this (relative to the block's top) are grouped
+MAX_ITERATIONS = 16
+MAX_DEPTH = 40
+
+
+class RefinementFailed(ImplregError):
+    """The refinement did not converge (the caller falls back to mpmath)."""
+
+
+def fixed_from_mp(values, index, bits: int, beta: int) -> Fixed:
+    """A :class:`Fixed` matrix from distinct mpf ``values`` and an index array, to ``bits`` bits
+    below its largest entry (each value rounded once).
+
+    >>> A = fixed_from_mp([mpmath.mpf(1) / 3, mpmath.mpf(1)], np.array([[0, 1]]), 80, 20)
+    >>> A.to_float().tolist() == [[1/3, 1.0]]
+    True
+    """
+    maxabs = max((abs(v) for v in values), default=mpmath.mpf(0))
+    E = Fixed._exponent(float(maxabs), beta) if maxabs else 0
+    nlimbs = math.ceil(bits / beta) + 1
+    shift = beta * nlimbs - E
+    with mpmath.workprec(bits + 64):
+        ints = [int(mpmath.nint(mpmath.ldexp(v, shift))) for v in values]
+    uniq = Fixed.from_ints(ints, (1, len(ints)), E, beta, nlimbs)
+    flat = np.asarray(index).ravel()
+    return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
+
+
+def _groups(keys: np.ndarray, tol: float) -> list[np.ndarray]:
+    """Consecutive (sorted descending) keys closer than ``tol`` form one group."""
+    order = np.argsort(-keys, kind="stable")
+    groups, cur = [], [order[0]]
+    for a, b in zip(order[:-1], order[1:]):
+        if abs(keys[a] - keys[b]) <= tol:
+            cur.append(b)
+        else:
+            groups.append(np.array(cur))
+            cur = [b]
+    groups.append(np.array(cur))
+    return groups
+
+
+@dataclass
+class _Refiner:
+    A: Fixed
+    nlimbs: int
+    abs_tol: float          # absolute accuracy wanted for the singular values
+    top: float              # the largest singular value of the whole problem
+    stats: dict = field(default_factory=lambda: {"iterations": 0, "blocks": 0, "zeros": 0})
+
+    def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float, shift: float,
+            depth: int = 0):
+        """Refine ``A = U diag(sigma) V^T``; returns (sigma as Fixed 1 x n, U, V)."""
+        if depth > MAX_DEPTH:
+            raise RefinementFailed("refinement recursed too deeply")
+        n = A.shape[0]
+        L = self.nlimbs
+        groups = _groups(keys, key_tol)
+        label = np.empty(n, dtype=int)
+        for g, idx in enumerate(groups):
+            label[idx] = g
+        same = label[:, None] == label[None, :]
+        has_groups = len(groups) < n
+        I = Fixed.identity(n, A.beta)
+        prev_corr = math.inf
+        err = 2.0 ** -40                      # vector error of a float64 start
+        it = 0
+        while True:
+            # mixed precision: products only as accurate as this step can use (err^2); full
+            # precision as soon as this pass is predicted to be the last one
+            last = (err * self.top <= self.abs_tol * 256 * n) if has_groups else \
+                (err * err * self.top * n < self.abs_tol * 1e-3)
+            Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
+            P = A.matmul(V, Lk)
+            Tm = U.T.matmul(P, Lk)
+            R = (I - U.T.matmul(U, Lk)).to_float()
+            S = (I - V.T.matmul(V, Lk)).to_float()
+            Tf = Tm.to_float()
+            d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
+            rho = (np.diag(R) + np.diag(S)) / 2
+            sig = shift + d_sigma
+            F, G = self._corrections(Tf, R, S, sig, d_sigma, same)
+            self.stats["iterations"] += 1
+            corr = max(np.max(np.abs(F)), np.max(np.abs(G)))
+            if has_groups:      # blocks need orthonormal bases to full accuracy (first order)
+                done = corr * self.top <= self.abs_tol * 256 * n
+            else:               # isolated values: the Rayleigh-type estimate is second order
+                done = corr**2 * self.top * n < self.abs_tol * 1e-3
+            stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
+            if (done or stalled) and Lk == L:
+                break
+            if (done or stalled) and Lk < L:
+                err = 0.0                     # recompute at full precision, no update
+                continue
+            prev_corr = corr
+            it += 1
+            if it > MAX_ITERATIONS:
+                if Lk == L and corr * self.top < self.abs_tol * 2.0**40:
+                    break                     # nearly there: the verification judges the digits
+                raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
+            # U F is small (|F| ~ corr): it needs fewer limbs for the same absolute accuracy
+            Lu = max(3, Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1)
+            U = (U + U.matmul(Fixed.from_float(F, A.beta), Lu))._normalized(L)
+            V = (V + V.matmul(Fixed.from_float(G, A.beta), Lu))._normalized(L)
+            err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
+        # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
+        diagT = self._diag(Tm)
+        kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
+        sigma = diagT + diagT.scale_cols(kappa, L)
+        for idx in groups:
+            if len(idx) < 2:
+                continue
+            sigma, U, V = self._resolve_block(A, Tm, U, V, sigma, np.sort(idx), depth)
+        return sigma, U, V
+
+    def _limbs_for(self, accuracy: float, n: int) -> int:
+        """Limbs for an absolute accuracy ``accuracy * top`` (all limbs when accuracy is 0)."""
+        if accuracy <= 0:
+            return self.nlimbs
+        bits = -math.log2(accuracy) + math.log2(n) + 8 + max(0.0, self.A.E - math.log2(self.top))
+        return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta) + 2)))
+
+    @staticmethod
+    def _diag(Tm: Fixed) -> Fixed:
+        n = Tm.shape[0]
+        r = np.arange(n)
+        return Fixed(Tm.limbs[:, r, r][:, None, :], Tm.E, Tm.beta)
+
+    def _shifted_diag(self, Tm: Fixed, shift: float) -> np.ndarray:
+        d = self._diag(Tm)
+        if shift == 0:
+            return d.to_float()[0]
+        c = Fixed.from_float(np.full((1, Tm.shape[0]), shift), Tm.beta)
+        return (d - c).to_float()[0]
+
+    @staticmethod
+    def _corrections(Tf, R, S, sig, d_sigma, same):
+        n = len(sig)
+        si, sj = sig[:, None], sig[None, :]
+        diff = d_sigma[None, :] - d_sigma[:, None]               # sigma_j - sigma_i, accurately
+        den = diff * (si + sj)                                    # sigma_j^2 - sigma_i^2
+        ok = (~same) & (den != 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # unknowns a = F_ji, g = G_ij:  a s_j + g s_i = -T_ij ;  a s_i + g s_j = T_ji + R_ij s_i + S_ij s_j
+            rhs1 = -Tf
+            rhs2 = Tf.T + R * si + S * sj
+            a = (rhs1 * sj - rhs2 * si) / den
+            g = (rhs2 * sj - rhs1 * si) / den
+        a = np.where(ok, a, R / 2)           # a = F_ji; inside a group only re-orthogonalise
+        g = np.where(ok, g, S / 2)
+        F = a.T.copy()
+        G = g.copy()
+        dg = np.arange(n)
+        F[dg, dg] = np.diag(R) / 2
+        G[dg, dg] = np.diag(S) / 2
+        return F, G
+
+    def _resolve_block(self, A, Tm, U, V, sigma, idx, depth):
+        self.stats["blocks"] += 1
+        B = Tm.block(idx, idx)
+        Bf = B.to_float()
+        bmax = float(np.max(np.abs(Bf)))
+        g = len(idx)
+        if bmax * g <= self.abs_tol:              # below the working accuracy: exact zeros
+            self.stats["zeros"] += g
+            sig_limbs = sigma.limbs.copy()
+            sig_limbs[:, 0, idx] = 0
+            return Fixed(sig_limbs, sigma.E, sigma.beta), U, V
+        sv = np.linalg.svd(Bf, compute_uv=False)
+        spread = (sv[0] - sv[-1]) / sv[0]
+        beta = A.beta
+        if spread > 1e-6:                         # a tail: float64 SVD of the block itself
+            Wu, s0, Wvt = np.linalg.svd(Bf)
+            Wv = Wvt.T
+            keys, key_tol, shift = s0, GROUP_TOL * s0[0], 0.0
+        else:                                     # a cluster around c: shifted Gram problems
+            c = float(np.median(sv))
+            c2 = Fixed.from_float(np.full((1, g), c * c), beta)
+            cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
+            cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
+            BtB = B.T.matmul(B, self.nlimbs)
+            Mv = (BtB - cI).to_float()
+            dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
+            if float(np.max(np.abs(dev))) <= 1024 * self.A.shape[0] * c * self.abs_tol:
+                # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
+                self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
+                ints, e = self._diag(BtB).to_ints()
+                L = sigma.nlimbs
+                e_sig = sigma.E - beta * L
+                with mpmath.workprec(beta * (self.nlimbs + 4)):
+                    val = mpmath.sqrt(mpmath.ldexp(mpmath.mpf(sum(ints)), e) / g)
+                    iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
+                part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
+                return _align_to(sigma, part)(idx), U, V
+            lv, Wv = np.linalg.eigh((Mv + Mv.T) / 2)
+            Wv, lv = Wv[:, ::-1], lv[::-1]
+            # left vectors paired with the right ones: u ~ B v (B ~ c Q is well conditioned)
+            Wu, Rq = np.linalg.qr(Bf @ Wv)
+            Wu = Wu * np.where(np.diag(Rq) < 0, -1.0, 1.0)
+            scale = max(float(np.max(np.abs(lv))), 1e-300)
+            keys, key_tol, shift = lv, GROUP_TOL * scale, c
+        Uw = Fixed.from_float(Wu, beta)
+        Vw = Fixed.from_float(Wv, beta)
+        sig_b, Ub, Vb = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
+        sig_limbs_all = _align_to(sigma, sig_b)
+        U_new = _replace_cols(U, U.cols(idx).matmul(Ub, self.nlimbs), idx)
+        V_new = _replace_cols(V, V.cols(idx).matmul(Vb, self.nlimbs), idx)
+        return sig_limbs_all(idx), U_new, V_new
+
+
+def _align_to(sigma: Fixed, part: Fixed):
+    def put(idx):
+        a, b, E = sigma._aligned(part)
+        out = a.copy()
+        out[:, 0, idx] = b[:, 0, :]
+        return Fixed(out, E, sigma.beta)._normalized()
+    return put
+
+
+def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
+    a, b, E = X._aligned(cols)
+    out = a.copy()
+    out[:, :, idx] = b
+    return Fixed(out, E, X.beta)._normalized()
+
+
+def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
+                            guard: int = 24, range_bits: int = 0):
+    """All singular values of the square Fixed matrix ``A`` to about ``bits`` bits relative to
+    the largest (absolute accuracy ``2^-bits s_1``), as ``(exact Python integers, exponent, stats)``
+    sorted descending.  Raises :class:`RefinementFailed` if it does not converge.
+
+    >>> A = Fixed.from_float(np.array([[2.0, 1.0], [1.0, 3.0]]), 20, 3)
+    >>> ints, e, _ = refined_singular_values(A, bits=100)
+    >>> [round(float(mpmath.mpf(i) * mpmath.mpf(2)**e), 12) for i in ints]
+    [3.61803398875, 1.38196601125]
+    """
+    n, m = A.shape
+    if n != m:
+        raise InputError("A", A.shape, "must be square (pad with zeros)")
+    Af = A.to_float() if A_float is None else A_float
+    U0, s0, Vt0 = np.linalg.svd(Af)
+    top = float(s0[0]) if s0[0] > 0 else 1.0
+    work_bits = bits + guard + range_bits
+    nlimbs = math.ceil((work_bits + math.log2(top) - A.E + A.beta) / A.beta) + 1
+    nlimbs = max(nlimbs, math.ceil(work_bits / A.beta) + 1) + 1
+    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top)
+    U = Fixed.from_float(U0, A.beta)
+    V = Fixed.from_float(Vt0.T, A.beta)
+    sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top, 0.0)
+    ints, e = sigma.to_ints()
+    zero_below = top * 2.0 ** (-(work_bits - 8)) * n
+    ints = [0 if abs(float(mpmath.ldexp(mpmath.mpf(i), e))) <= zero_below else i for i in ints]
+    ref.stats["zeros"] = sum(1 for i in ints if i == 0)
+    order = sorted(range(n), key=lambda i: -ints[i])
+    return [abs(ints[i]) for i in order], e, ref.stats
+
+
+def mpmath_singular_values(A_mp: "mpmath.matrix", dps: int):
+    """Reference: ``mpmath.svd_r`` singular values at ``dps`` digits, descending.
+
+    >>> [float(v) for v in mpmath_singular_values(mpmath.matrix([[3, 0], [0, 4]]), 20)]
+    [4.0, 3.0]
+    """
+    with mpmath.workdps(dps):
+        S = mpmath.svd_r(A_mp, compute_uv=False)
+        return sorted((S[i] for i in range(S.rows)), reverse=True)
+
+
+def agreeing_digits(a, b, top, floor_digits: int) -> float:
+    """Minimum over i of the number of agreeing significant digits of ``a[i]`` and ``b[i]``;
+    values below ``10^-floor_digits top`` in both are compared in absolute terms.
+
+    >>> agreeing_digits([mpmath.mpf(1)], [mpmath.mpf(1) + mpmath.mpf(10)**-20], 1, 30) > 19.9
+    True
+    """
+    worst = math.inf
+    for x, y in zip(a, b):
+        ref = max(abs(x), abs(y), mpmath.mpf(top) * mpmath.mpf(10) ** (-floor_digits))
+        d = abs(x - y)
+        digits = math.inf if d == 0 else float(-mpmath.log10(d / ref))
+        worst = min(worst, digits)
+    return worst
+
+
+@dataclass(frozen=True)
+class SpectrumResult:
+    """Singular values (mpf, descending) with the precision actually achieved."""
+
+    values: tuple
+    digits_requested: int
+    digits_achieved: float
+    seconds: float
+    method: str
+    verified: bool
+    zeros: int = 0
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.digits_requested < 1:
+            raise InputError("digits", self.digits_requested, "must be at least 1")
+
+    def as_strings(self, digits: int | None = None) -> list[str]:
+        d = digits or self.digits_requested
+        with mpmath.workdps(d + 5):
+            return [mpmath.nstr(v, d, min_fixed=-3, max_fixed=3) if v else "0" for v in self.values]
+
+    def normalized(self) -> np.ndarray:
+        """``s_k / s_1`` as floats (underflowing to 0 below 1e-308)."""
+        top = self.values[0]
+        return np.array([float(v / top) if top else 0.0 for v in self.values])
+
+
+def _drop_zero_lines(values, index):
+    """Remove rows and columns that are exactly zero (each carries one exact zero singular value)."""
+    zero_ids = np.array([v == 0 for v in values])
+    is_zero = zero_ids[index]
+    rows = ~is_zero.all(axis=1)
+    cols = ~is_zero.all(axis=0)
+    return index[rows][:, cols]
+
+
+def _pad_square(values, index):
+    n, k = index.shape
+    if n == k:
+        return values, index
+    size = max(n, k)
+    zero_id = len(values)
+    full = np.full((size, size), zero_id, dtype=index.dtype)
+    full[:n, :k] = index
+    return list(values) + [mpmath.mpf(0)], full
+
+
+def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
+                   max_range: int = 120):
+    if max(np.shape(index)) < 512:      # small GEMMs: BLAS threads only contend
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(1):
+            return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+    return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+
+
+def _transposed(index):
+    return np.ascontiguousarray(np.asarray(index).T)
+
+
+def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range):
+    """One computation; the dynamic range (decimal digits below s_1 resolved to full relative
+    accuracy) starts at 16 and deepens while unresolved non-zero values remain."""
+    range_digits = 16
+    first = True
+    while True:
+        vals = values if regenerate is None else regenerate(digits + range_digits + 10)
+        kept = _drop_zero_lines(vals, np.asarray(index))
+        if kept.size == 0:
+            return [mpmath.mpf(0)] * min(np.shape(index)), {"zeros": min(np.shape(index))}
+        if first:                     # initial dynamic range from the float64 spectrum
+            f64 = np.linalg.svd(np.array([float(v) for v in vals])[kept], compute_uv=False)
+            ratio = f64[-1] / f64[0] if f64[0] else 0.0
+            range_digits = 16 if ratio < 1e-13 else max(1, math.ceil(-math.log10(ratio)) + 1)
+            first = False
+        vals, idx = _pad_square(vals, kept)
+        size = idx.shape[0]
+        beta = limb_bits(size)
+        bits = math.ceil(digits * math.log2(10)) + 8
+        range_bits = math.ceil(range_digits * math.log2(10))
+        A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta)
+        ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits)
+        with mpmath.workprec(bits + range_bits + guard_bits + 64):
+            svals = [mpmath.ldexp(mpmath.mpf(i), e) for i in ints]
+        pad = min(np.shape(index)) - len(svals)
+        svals = svals + [mpmath.mpf(0)] * pad
+        stats["zeros"] = stats.get("zeros", 0) + pad
+        nonzero = [v for v in svals if v != 0]
+        smallest = float(mpmath.log10(svals[0] / nonzero[-1])) if nonzero and svals[0] else 0.0
+        stats["range_digits"] = range_digits
+        if smallest <= range_digits or range_digits >= max_range:
+            break
+        range_digits = min(max_range, math.ceil(smallest) + 12)
+    return svals[:min(index.shape)], stats
+
+
+def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regenerate=None,
+                    fallback: bool = True, max_range: int = 120) -> SpectrumResult:
+    """Singular values of the matrix ``A[i, j] = values[index[i, j]]`` to ``digits`` digits.
+
+    ``verify`` recomputes with 12 more digits (``regenerate(dps)`` re-evaluates the entries at
+    that precision when given) and reports the agreement as ``digits_achieved``.  On a failed
+    refinement it falls back to ``mpmath.svd_r``.
+
+    >>> r = matrix_spectrum([mpmath.mpf(1), mpmath.mpf(2)], np.array([[0, 1], [1, 0]]), digits=20)
+    >>> r.as_strings(), r.verified
+    (['3.0', '1.0'], True)
+    """
+    if not isinstance(digits, int) or digits < 1 or digits > 300:
+        raise InputError("digits", digits, "must be an integer in [1, 300]")
+    start = time.perf_counter()
+    method = "ogita-aishima (fixed-point float64 GEMMs)"
+    try:
+        svals, stats = _spectrum_once(values, index, digits, 16, regenerate, max_range)
+    except RefinementFailed:
+        if not fallback:
+            raise
+        method = "mpmath.svd_r (fallback)"
+        with mpmath.workdps(digits + 10):
+            M = mpmath.matrix([[values[k] for k in row] for row in np.asarray(index).tolist()])
+        svals, stats = mpmath_singular_values(M, digits + 10), {}
+    achieved, verified = float("nan"), False
+    if verify:
+        hi_vals = regenerate(digits + 12) if regenerate else values
+        try:
+            # independent route: the transposed matrix, more digits, a larger guard
+            check, _ = _spectrum_once(hi_vals, _transposed(index), digits + 12, 40, regenerate, max_range)
+        except RefinementFailed:
+            with mpmath.workdps(digits + 22):
+                M = mpmath.matrix([[hi_vals[k] for k in row] for row in _transposed(index).tolist()])
+            check = mpmath_singular_values(M, digits + 22)
+        floor = digits + int(stats.get("range_digits", 16)) if stats else digits + 16
+        achieved = agreeing_digits(svals, check, svals[0], floor)
+        verified = achieved >= digits
+    zeros = int(stats.get("zeros", 0)) if stats else 0
+    return SpectrumResult(tuple(svals), digits, achieved, time.perf_counter() - start, method,
+                          verified, zeros, dict(stats))
+
+
+def network_spectrum(activation: str, n: int, width: int, scale=None, digits: int = 30,
+                     verify: bool = True, max_range: int = 120) -> SpectrumResult:
+    r"""Singular values of the shallow-net Jacobian :math:`\phi(s(x_i - b_j))` to ``digits`` digits.
+
+    >>> r = network_spectrum("relu", 6, 6, digits=25)
+    >>> r.verified, r.zeros, r.as_strings(8)[-1]
+    (True, 1, '0')
+    """
+    from .networks import jacobian_mp_values
+    values, index = jacobian_mp_values(activation, n, width, scale, dps=digits + 10)
+
+    def regenerate(dps):
+        return jacobian_mp_values(activation, n, width, scale, dps=dps + 10)[0]
+    return matrix_spectrum(values, index, digits, verify, regenerate, max_range=max_range)

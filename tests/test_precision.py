@@ -1,0 +1,86 @@
+"""High-precision singular values against mpmath at a much higher precision (can fail)."""
+import mpmath
+import numpy as np
+import pytest
+
+from numeric.fixedpoint import Fixed, limb_bits
+from numeric.networks import jacobian_mpmath
+from numeric.precision import agreeing_digits, mpmath_singular_values, network_spectrum
+
+
+def _reference(name, n, scale, dps):
+    return mpmath_singular_values(jacobian_mpmath(name, n, n, scale, dps=dps), dps)
+
+
+@pytest.mark.parametrize("name,n,scale", [
+    ("relu2", 16, None),       # graded, one exact zero
+    ("tanh", 14, None),        # singular values in exactly equal pairs (odd activation)
+    ("sinc", 16, 15),          # sinc at the sampling rate: identity, one 16-fold cluster
+    ("sinc", 20, 6),           # plateau (clustered near the top) then a drop far below 1e-16
+    ("gaussian", 24, 2),       # drop below float64's floor
+])
+def test_thirty_digits_against_mpmath(name, n, scale):
+    res = network_spectrum(name, n, n, scale, digits=30, verify=True)
+    ref = _reference(name, n, scale, 60 + res.stats.get("range_digits", 16))
+    got = agreeing_digits(res.values, ref, ref[0], 30 + res.stats.get("range_digits", 16))
+    assert got >= 30, (got, res.stats)
+    assert res.verified and res.digits_achieved >= 30
+
+
+def test_float64_is_wrong_where_high_precision_is_right():
+    res = network_spectrum("gaussian", 24, 24, 2, digits=20, verify=False)
+    ref = _reference("gaussian", 24, 2, 90)
+    sv64 = np.linalg.svd(np.array(jacobian_mpmath("gaussian", 24, 24, 2, dps=20).tolist(), dtype=float),
+                         compute_uv=False)
+    assert ref[-1] < 1e-20 * ref[0]                               # far below float64's floor
+    assert abs(sv64[-1] - float(ref[-1])) > 1e3 * float(ref[-1])  # float64 is garbage there
+    assert abs(res.values[-1] - ref[-1]) < mpmath.mpf(10) ** -19 * ref[-1]
+
+
+def test_fixed_point_products_are_exact():
+    rng = np.random.default_rng(3)
+    n = 12
+    beta = limb_bits(n)
+    A = Fixed.from_float(rng.standard_normal((n, n)), beta, 3)
+    B = Fixed.from_float(rng.standard_normal((n, n)), beta, 3)
+    C = A.matmul(B, 8)
+    ia, ea = A.to_ints()
+    ib, eb = B.to_ints()
+    ic, ec = C.to_ints()
+    IA = np.array(ia, dtype=object).reshape(n, n)
+    IB = np.array(ib, dtype=object).reshape(n, n)
+    exact = IA.dot(IB)
+    shift = ea + eb - ec
+    for i in range(n):
+        for j in range(n):
+            val = int(exact[i, j]) * 2**shift if shift >= 0 else None
+            assert val is not None and val == ic[i * n + j]
+
+
+def test_verification_detects_too_few_digits():
+    # asking 5 digits: the recomputation at 17 digits agrees only to about the working accuracy
+    res = network_spectrum("relu", 10, 10, digits=5, verify=True)
+    assert res.verified and 5 <= res.digits_achieved < 60
+
+
+def test_cli_spectrum_writes_csv_atomically(tmp_path, capsys):
+    import csv
+
+    from verify.cli import main
+    out = tmp_path / "s.csv"
+    assert main(["spectrum", "--activation", "relu2", "--n", "10", "--width", "8", "--digits", "25",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "achieved" in text and " s" in text
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["k", "singular_value", "normalized"] and len(rows) == 9
+    ref = _reference_rect("relu2", 10, 8, 60)
+    with mpmath.workdps(40):
+        assert abs(mpmath.mpf(rows[1][1]) - ref[0]) < mpmath.mpf(10) ** -24 * ref[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".spectrum-")]
+    assert main(["spectrum", "--activation", "relu", "--n", "1", "--width", "3"]) == 2
+
+
+def _reference_rect(name, n, k, dps):
+    from numeric.networks import jacobian_mpmath as jm
+    return mpmath_singular_values(jm(name, n, k, None, dps=dps), dps)
