@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
-__all__ = ["generate_kernel", "Unsupported", "CHUNK"]
+__all__ = ["generate_kernel", "make_workspace", "Unsupported", "CHUNK"]
 
 #: points per chunk: 20-odd buffers of this many doubles (64 KiB each) fit in L2 cache
 CHUNK = 8192
@@ -401,18 +401,24 @@ def generate_kernel(exprs: Sequence, variables: Sequence[sp.Symbol], chunk: int 
     buffers = ", ".join([f"x{i}" for i in range(d)] + [f"b{i}" for i in range(nb)])
     outs = ", ".join(f"o{j}" for j in range(k))
     body = "\n".join("        " + line for line in gen.lines) or "        pass"
-    src = f'''def kernel(X, out):
+    src = f'''def kernel(X, out, work=None):
     n = X.shape[0]
-    full = [np.empty({chunk}) for _ in range({d + nb})]
+    size = n if n <= {2 * chunk} else {chunk}
+    if work is None or len(work) != {d + nb} or work[0].shape[0] != size:
+        work = [np.empty(size) for _ in range({d + nb})]
+    contiguous_columns = X.strides[0] == X.itemsize
 
     def body({buffers}{", " if buffers else ""}{outs}):
 {body}
 
-    for start in range(0, n, {chunk}):
-        stop = min(start + {chunk}, n)
-        bufs = full if stop - start == {chunk} else [a[:stop - start] for a in full]
-        for i in range({d}):
-            np.copyto(bufs[i], X[start:stop, i])
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        bufs = work if stop - start == size else [a[:stop - start] for a in work]
+        if contiguous_columns:   # Fortran-ordered X: read the columns in place
+            bufs = [X[start:stop, i] for i in range({d})] + bufs[{d}:]
+        else:
+            for i in range({d}):
+                np.copyto(bufs[i], X[start:stop, i])
         body(*bufs, *[out[start:stop, j] for j in range({k})])
 '''
     namespace = {"np": np}
@@ -420,4 +426,23 @@ def generate_kernel(exprs: Sequence, variables: Sequence[sp.Symbol], chunk: int 
         from scipy.special import erf
         namespace["_erf"] = erf
     exec(compile(src, "<implreg kernel>", "exec"), namespace)  # noqa: S102 (generated from a SymPy tree)
-    return namespace["kernel"], src
+    kernel = namespace["kernel"]
+    kernel.buffers = d + nb
+    kernel.chunk = chunk
+    return kernel, src
+
+
+def make_workspace(kernel, n: int) -> list:
+    """Preallocated buffers for repeated calls ``kernel(X, out, work)`` on ``n`` points.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> kernel, _ = generate_kernel([x * x + 1], (x,))
+    >>> work = make_workspace(kernel, 3)
+    >>> out = np.empty((3, 1))
+    >>> kernel(np.array([[0.0], [1.0], [2.0]]), out, work)
+    >>> out[:, 0].tolist()
+    [1.0, 2.0, 5.0]
+    """
+    size = n if n <= 2 * kernel.chunk else kernel.chunk
+    return [np.empty(size) for _ in range(kernel.buffers)]

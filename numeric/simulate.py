@@ -63,17 +63,32 @@ def _starts(x0) -> tuple[np.ndarray, bool]:
     return x, single
 
 
-def _run(step_fn, x, x_prev, steps, record_every, single):
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
+def _record_every(record_every, steps) -> int:
+    if record_every is None:
+        return max(int(steps), 1)
+    if not isinstance(record_every, (int, np.integer)) or isinstance(record_every, bool) or record_every < 1:
+        raise InputError("record_every", record_every, "must be a positive integer or None")
+    return int(record_every)
+
+
+def _check_steps(steps):
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise InputError("steps", steps, "must be a nonnegative integer")
-    record_every = max(int(record_every or steps or 1), 1) if record_every != 1 else 1
+
+
+def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0):
+    """Generic loop: ``step_fn(k, x, x_prev) -> x_next`` (new arrays), one
+    divergence check per step, diverged starts frozen.  Steps are numbered
+    ``start + 1 ... steps``."""
+    _check_steps(steps)
+    every = _record_every(record_every, steps)
     n = x.shape[0]
     diverged_at = np.full(n, -1, dtype=np.int64)
     rec = [x.copy()]
-    rec_steps = [0]
+    rec_steps = [start]
     alive = np.ones(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for k in range(1, steps + 1):
+        for k in range(start + 1, steps + 1):
             x_new = step_fn(k, x, x_prev)
             bad = ~np.isfinite(x_new).all(axis=1) | (np.abs(x_new) > OVERFLOW).any(axis=1)
             newly = bad & alive
@@ -86,13 +101,100 @@ def _run(step_fn, x, x_prev, steps, record_every, single):
             else:
                 x_prev_new = x
             x_prev, x = x_prev_new, x_new
-            if k % record_every == 0 or k == steps:
+            if k % every == 0 or k == steps:
                 rec.append(x.copy())
                 rec_steps.append(k)
-    xs = np.stack(rec)
-    if single:
-        pass
-    return Trajectory(xs, np.array(rec_steps), diverged_at)
+    return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
+
+
+#: steps between two divergence checks of the fast loop
+CHECK_EVERY = 32
+
+
+def _in_bounds(x) -> bool:
+    """True when every entry is finite and |x| <= OVERFLOW (NaN fails both tests)."""
+    return bool(x.max() <= OVERFLOW) and bool(x.min() >= -OVERFLOW)
+
+
+def _in_place_stepper(optimizer, grad, n, d):
+    """``step(x, xp) -> (x_next, x)`` computing into ``xp``'s memory, no allocation.
+
+    Uses the compiled kernel of ``grad`` with preallocated buffers when there
+    is one.
+    """
+    from .kernel import make_workspace
+    h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    g = np.empty((n, d), order="F")
+    kernel = getattr(grad, "kernel", None)
+    if kernel is not None and getattr(grad, "shape", None) == (d,):
+        work = make_workspace(kernel, n)
+
+        def evaluate(x):
+            kernel(x, g, work)
+    else:
+        def evaluate(x):
+            g[...] = grad(x)
+    if beta == 0 and gamma == 0:
+        def step(x, xp):
+            evaluate(x)
+            np.multiply(g, -h, out=g)
+            np.add(x, g, out=xp)
+            return xp, x
+    elif gamma == 0:
+        def step(x, xp):
+            evaluate(x)
+            np.subtract(x, xp, out=xp)
+            np.multiply(xp, beta, out=xp)
+            np.multiply(g, h, out=g)
+            np.subtract(xp, g, out=xp)
+            np.add(xp, x, out=xp)
+            return xp, x
+    else:
+        v = np.empty((n, d), order="F")
+
+        def step(x, xp):
+            np.subtract(x, xp, out=v)
+            np.multiply(v, gamma, out=xp)
+            np.add(xp, x, out=xp)
+            evaluate(xp)
+            np.multiply(v, beta, out=xp)
+            np.multiply(g, h, out=g)
+            np.subtract(xp, g, out=xp)
+            np.add(xp, x, out=xp)
+            return xp, x
+    return step
+
+
+def _run_fast(step, slow_step, x, xp, steps, record_every, single):
+    """The in-place loop: a cheap bounds check every :data:`CHECK_EVERY` steps.
+
+    When a block of steps fails the check it is replayed from its start with
+    the step-by-step loop, which finds the exact step of divergence and
+    freezes the diverged starts.
+    """
+    _check_steps(steps)
+    every = _record_every(record_every, steps)
+    # column-major state: each coordinate of all starts is one contiguous
+    # array, which the compiled kernel reads and writes without copies
+    x, xp = np.asfortranarray(x).copy(order="F"), np.asfortranarray(xp).copy(order="F")
+    rec, rec_steps = [x.copy(order="C")], [0]
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while k < steps:
+            next_record = min((k // every + 1) * every, steps)
+            end = min(k + CHECK_EVERY, next_record)
+            saved = (x.copy(order="C"), xp.copy(order="C"))
+            for _ in range(end - k):
+                x, xp = step(x, xp)
+            if not _in_bounds(x):
+                rest = _run(slow_step, saved[0], saved[1], steps, every, single, start=k)
+                return Trajectory(np.concatenate([np.stack(rec), rest.xs[1:]]),
+                                  np.concatenate([np.array(rec_steps), rest.steps[1:]]), rest.diverged_at)
+            k = end
+            if k == next_record:
+                rec.append(x.copy(order="C"))
+                rec_steps.append(k)
+    return Trajectory(np.stack(rec), np.array(rec_steps), np.full(x.shape[0], -1, dtype=np.int64))
 
 
 def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
@@ -103,6 +205,12 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
     starting convention is explicit: ``x_prev=None`` means :math:`x_{-1} = x_0`;
     otherwise ``x_prev`` is :math:`x_{-1}`.  ``record_every`` keeps every
     ``k``-th iterate (``None`` keeps only the first and the last).
+
+    The update runs in place on preallocated arrays (with the compiled
+    kernel's buffers when ``grad`` is a compiled function) and the bounds are
+    checked every :data:`CHECK_EVERY` steps; a failing block is replayed step
+    by step, so ``diverged_at`` is the exact first step with a non-finite
+    iterate or one beyond :data:`OVERFLOW`.
 
     >>> from analytic.optimizers import GD
     >>> t = simulate(GD(0.1), lambda x: 2 * x, [1.0], 3)
@@ -118,7 +226,10 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         xp, _ = _starts(x_prev)
         if xp.shape != x.shape:
             raise InputError("x_prev", xp.shape, f"must match x0's shape {x.shape}")
-    h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    try:
+        h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    except TypeError:
+        raise InputError("optimizer", optimizer, "h and beta must be numbers to simulate") from None
 
     if beta == 0 and gamma == 0:
         def step_fn(k, x, xp):
@@ -130,7 +241,8 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         def step_fn(k, x, xp):
             v = x - xp
             return x + beta * v - h * grad(x + gamma * v)
-    return _run(step_fn, x, xp, steps, record_every, single)
+    fast = _in_place_stepper(optimizer, grad, x.shape[0], x.shape[1])
+    return _run_fast(fast, step_fn, x, xp, steps, record_every, single)
 
 
 def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int, seed: int,
