@@ -52,8 +52,8 @@ def _loss_step(loss: Loss) -> Step:
 def _params_step(loss: Loss, lhs: str, expr) -> list:
     if not loss.substitutions:
         return []
-    vals = ", ".join(f"{k} = {sp.latex(v)}" for k, v in loss.params.items() if v is not None)
-    return [Step(lhs, expr, f"substitute {vals}".replace("\\", ""))]
+    vals = ", ".join(f"{k} = {v}" for k, v in loss.params.items() if v is not None)
+    return [Step(lhs, expr, f"substitute {vals}")]
 
 
 def gradient(loss: Loss, substitute: bool = True) -> Result:

@@ -121,7 +121,8 @@ def compile_expr(expr, variables: Sequence[sp.Symbol], cse: bool = True,
             inner = _kernel_func(kernel, k)
             func = inner if items is not None else (lambda *cols: inner(*cols)[0])
             return CompiledFunction(func, variables, shape, source, kernel)
-    func = sp.lambdify(variables, target, modules="numpy", cse=cse)
+    # SciPy first so that erf & co. become vectorized scipy.special ufuncs
+    func = sp.lambdify(variables, target, modules=["scipy", "numpy"], cse=cse)
     return CompiledFunction(func, variables, shape)
 
 

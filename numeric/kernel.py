@@ -199,11 +199,14 @@ class _Codegen:
             fn = "np.maximum" if isinstance(e, sp.Max) else "np.minimum"
             return self.fold(fn, [self.value(a) for a in e.args])
         if isinstance(e, sp.Heaviside):
-            if len(e.args) != 1:
-                raise Unsupported("Heaviside with two arguments")
+            at_zero = e.args[1] if len(e.args) > 1 else sp.S.Half
+            if not at_zero.is_number:
+                raise Unsupported("Heaviside with a symbolic value at 0")
             a = self.value(e.args[0])
+            if not self.is_buffer(a):
+                raise Unsupported("Heaviside of a constant")
             out = self.target(a)
-            self.emit(f"np.heaviside({a}, 0.5, out={out})")
+            self.emit(f"np.heaviside({a}, {float(at_zero)!r}, out={out})")
             return out
         fn = _UNARY.get(type(e))
         if fn is None or len(e.args) != 1:
