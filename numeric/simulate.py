@@ -126,7 +126,7 @@ def _in_place_stepper(optimizer, grad, n, d):
     h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
     g = np.empty((n, d), order="F")
     kernel = getattr(grad, "kernel", None)
-    if kernel is not None and getattr(grad, "shape", None) == (d,):
+    if kernel is not None and getattr(grad, "shape", None) == (d,) and len(grad.variables) == d:
         work = make_workspace(kernel, n)
 
         def evaluate(x):
