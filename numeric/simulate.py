@@ -76,10 +76,13 @@ def _check_steps(steps):
         raise InputError("steps", steps, "must be a nonnegative integer")
 
 
-def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0):
+def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0, last: int | None = None,
+         return_prev: bool = False):
     """Generic loop: ``step_fn(k, x, x_prev) -> x_next`` (new arrays), one
     divergence check per step, diverged starts frozen.  Steps are numbered
-    ``start + 1 ... steps``."""
+    ``start + 1 ... steps``; iterates are recorded at multiples of
+    ``record_every`` and at step ``last`` (default ``steps``)."""
+    last = steps if last is None else last
     _check_steps(steps)
     every = _record_every(record_every, steps)
     n = x.shape[0]
@@ -101,10 +104,11 @@ def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0):
             else:
                 x_prev_new = x
             x_prev, x = x_prev_new, x_new
-            if k % every == 0 or k == steps:
+            if k % every == 0 or k == last:
                 rec.append(x.copy())
                 rec_steps.append(k)
-    return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
+    traj = Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
+    return (traj, x, x_prev) if return_prev else traj
 
 
 #: steps between two divergence checks of the fast loop
@@ -165,19 +169,33 @@ def _in_place_stepper(optimizer, grad, n, d):
     return step
 
 
-def _run_fast(step, slow_step, x, xp, steps, record_every, single):
-    """The in-place loop: a cheap bounds check every :data:`CHECK_EVERY` steps.
+def _run_fast(make_step, slow_step, x, xp, steps, record_every):
+    """The in-place loop with a cheap bounds check every :data:`CHECK_EVERY` steps.
 
-    When a block of steps fails the check it is replayed from its start with
-    the step-by-step loop, which finds the exact step of divergence and
-    freezes the diverged starts.
+    ``make_step(n)`` builds an in-place stepper for ``n`` starts.  A block of
+    steps that fails the check is replayed from its start with the
+    step-by-step loop :func:`_run`, which finds the exact step of divergence;
+    the diverged starts are then frozen and the others go on in the fast loop.
     """
     _check_steps(steps)
     every = _record_every(record_every, steps)
+    n, d = x.shape
+    diverged_at = np.full(n, -1, dtype=np.int64)
+    frozen = np.array(x, dtype=float)       # last state of every start (C order)
+    running = np.arange(n)                   # indices of the starts still running
+    step = make_step(n)
     # column-major state: each coordinate of all starts is one contiguous
     # array, which the compiled kernel reads and writes without copies
     x, xp = np.asfortranarray(x).copy(order="F"), np.asfortranarray(xp).copy(order="F")
-    rec, rec_steps = [x.copy(order="C")], [0]
+    rec, rec_steps = [frozen.copy()], [0]
+
+    def snapshot(state):
+        if len(running) == n:
+            return np.array(state, order="C")
+        full = frozen.copy()
+        full[running] = state
+        return full
+
     k = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         while k < steps:
@@ -187,14 +205,24 @@ def _run_fast(step, slow_step, x, xp, steps, record_every, single):
             for _ in range(end - k):
                 x, xp = step(x, xp)
             if not _in_bounds(x):
-                rest = _run(slow_step, saved[0], saved[1], steps, every, single, start=k)
-                return Trajectory(np.concatenate([np.stack(rec), rest.xs[1:]]),
-                                  np.concatenate([np.array(rec_steps), rest.steps[1:]]), rest.diverged_at)
+                part, x_end, xp_end = _run(slow_step, saved[0], saved[1], end, every, False, start=k,
+                                           last=steps, return_prev=True)
+                newly = part.diverged_at >= 0
+                diverged_at[running[newly]] = part.diverged_at[newly]
+                frozen[running] = x_end
+                running = running[~newly]
+                x = np.asfortranarray(x_end[~newly]).copy(order="F")
+                xp = np.asfortranarray(xp_end[~newly]).copy(order="F")
+                if len(running) == 0:       # everything frozen: constant records
+                    rec += [frozen.copy() for s in range(k + 1, steps + 1) if s % every == 0 or s == steps]
+                    rec_steps += [s for s in range(k + 1, steps + 1) if s % every == 0 or s == steps]
+                    break
+                step = make_step(len(running))
             k = end
             if k == next_record:
-                rec.append(x.copy(order="C"))
+                rec.append(snapshot(x))
                 rec_steps.append(k)
-    return Trajectory(np.stack(rec), np.array(rec_steps), np.full(x.shape[0], -1, dtype=np.int64))
+    return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
 
 
 def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
@@ -241,8 +269,8 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         def step_fn(k, x, xp):
             v = x - xp
             return x + beta * v - h * grad(x + gamma * v)
-    fast = _in_place_stepper(optimizer, grad, x.shape[0], x.shape[1])
-    return _run_fast(fast, step_fn, x, xp, steps, record_every, single)
+    return _run_fast(lambda n: _in_place_stepper(optimizer, grad, n, x.shape[1]), step_fn, x, xp,
+                     steps, record_every)
 
 
 def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int, seed: int,

@@ -200,3 +200,28 @@ def test_bad_inputs_name_the_argument():
         simulate_sgd(SGD(0.1, 4), sgd_setup(6)[1], [[0.0]], 1, seed=0)
     with pytest.raises(InputError, match="'h'"):
         GD(-1)
+
+
+@pytest.mark.parametrize("record_every", [None, 10, 1])
+def test_starts_diverging_at_different_steps_are_each_frozen(record_every):
+    """GD on diag(1, 10) with h = 0.25: the w2 component grows like 1.5^k, so
+    starts of different size cross OVERFLOW at different steps; the others
+    go on and must match the plain loop."""
+    loss = quadratic([[1, 0], [0, 10]])
+    h, steps = 0.25, 1000
+    x0 = np.array([[1.0, 0.0], [0.5, 1e-3], [2.0, 1e40], [1.0, 0.0], [0.1, 1e100], [3.0, 0.0]])
+    expected_step = [first_overflow_step(b, -1.5) if b else -1 for b in x0[:, 1]]
+    assert len(set(expected_step)) == 4
+    t = simulate(GD(h), compile_gradient(loss), x0, steps, record_every=record_every)
+    assert t.diverged_at.tolist() == expected_step
+    assert np.isfinite(t.xs).all()
+    for i, k in enumerate(expected_step):
+        if k < 0:
+            assert t.final[i].tolist() == pytest.approx([x0[i, 0] * 0.75**steps, 0.0], rel=1e-12)
+        else:   # frozen at the last finite iterate
+            assert t.final[i, 1] == pytest.approx(x0[i, 1] * (-1.5)**(k - 1), rel=1e-12)
+    every = steps if record_every is None else record_every
+    assert t.steps.tolist() == list(range(0, steps + 1, every))
+    k = t.steps.tolist().index(100) if 100 in t.steps.tolist() else None
+    if k is not None:   # at step 100 start 1 is still running
+        assert t.xs[k, 1, 1] == pytest.approx(1e-3 * 1.5**100, rel=1e-12)
