@@ -10,6 +10,7 @@ result.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -225,8 +226,17 @@ def _run_fast(make_step, slow_step, x, xp, steps, record_every):
     return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
 
 
+def _threads(requested, grad, n) -> int:
+    if not isinstance(requested, (int, np.integer)) or isinstance(requested, bool) or requested < 1:
+        raise InputError("threads", requested, "must be a positive integer")
+    if requested > 1 and getattr(grad, "kernel", None) is None:
+        raise InputError("threads", requested, "threads need a compiled gradient (compile_gradient), "
+                         "whose kernel is known to be thread-safe")
+    return int(min(requested, n))
+
+
 def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
-             record_every: int = 1) -> Trajectory:
+             record_every: int = 1, threads: int = 1) -> Trajectory:
     r"""Run a deterministic optimizer spec (GD, heavy ball, Nesterov).
 
     ``grad`` maps points ``(n, d) -> (n, d)``.  For two-step methods the
@@ -239,6 +249,11 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
     checked every :data:`CHECK_EVERY` steps; a failing block is replayed step
     by step, so ``diverged_at`` is the exact first step with a non-finite
     iterate or one beyond :data:`OVERFLOW`.
+
+    The starts are independent: with a compiled gradient they can be split
+    over ``threads`` threads (NumPy releases the GIL inside ufuncs), with
+    bit-for-bit the same result.  It is opt-in: on a loaded 2-core machine
+    two threads measured slower than one.
 
     >>> from analytic.optimizers import GD
     >>> t = simulate(GD(0.1), lambda x: 2 * x, [1.0], 3)
@@ -269,8 +284,20 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         def step_fn(k, x, xp):
             v = x - xp
             return x + beta * v - h * grad(x + gamma * v)
-    return _run_fast(lambda n: _in_place_stepper(optimizer, grad, n, x.shape[1]), step_fn, x, xp,
-                     steps, record_every)
+    _check_steps(steps)
+    _record_every(record_every, steps)
+
+    def run(rows):
+        return _run_fast(lambda n: _in_place_stepper(optimizer, grad, n, x.shape[1]), step_fn, x[rows],
+                         xp[rows], steps, record_every)
+    n_threads = _threads(threads, grad, x.shape[0])
+    if n_threads == 1:
+        return run(slice(None))
+    parts = np.array_split(np.arange(x.shape[0]), n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        results = list(pool.map(run, parts))
+    return Trajectory(np.concatenate([r.xs for r in results], axis=1), results[0].steps,
+                      np.concatenate([r.diverged_at for r in results]))
 
 
 def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int, seed: int,

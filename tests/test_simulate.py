@@ -225,3 +225,24 @@ def test_starts_diverging_at_different_steps_are_each_frozen(record_every):
     k = t.steps.tolist().index(100) if 100 in t.steps.tolist() else None
     if k is not None:   # at step 100 start 1 is still running
         assert t.xs[k, 1, 1] == pytest.approx(1e-3 * 1.5**100, rel=1e-12)
+
+
+def test_threads_give_bit_identical_results_including_divergence():
+    loss = quadratic([[1, 0], [0, 10]])
+    x0 = np.random.default_rng(5).uniform(-1, 1, size=(3000, 2)) * np.array([1.0, 1e-10])
+    x0[::7, 1] = 0.0                                  # these never diverge
+    g = compile_gradient(loss)
+    one = simulate(GD(0.25), g, x0, 1000, record_every=50, threads=1)
+    three = simulate(GD(0.25), g, x0, 1000, record_every=50, threads=3)
+    assert np.array_equal(one.xs, three.xs) and np.array_equal(one.diverged_at, three.diverged_at)
+    assert (one.diverged_at[::7] == -1).all() and (one.diverged_at > 0).sum() > 2000
+    hb1 = simulate(HeavyBall(H, 0.9), GRAD, np.tile(STARTS, (700, 1)), 60, record_every=None, threads=1)
+    hb2 = simulate(HeavyBall(H, 0.9), GRAD, np.tile(STARTS, (700, 1)), 60, record_every=None, threads=2)
+    assert np.array_equal(hb1.xs, hb2.xs)
+    with pytest.raises(InputError, match="'threads'"):
+        simulate(GD(H), GRAD, STARTS, 3, threads=0)
+
+
+def test_threads_need_a_compiled_gradient():
+    with pytest.raises(InputError, match="'threads'"):
+        simulate(GD(0.1), lambda x: 2 * x, [[1.0]], 3, threads=2)
