@@ -34,6 +34,7 @@ LIMITS = {
     "max_int_digits": 30,    # digits of an integer literal
     "max_exponent": 64,      # |numeric exponent| of a power
     "max_number_bits": 4096,  # bits of the numerator/denominator of an exact number
+    "max_exp_argument": 1000,  # |constant argument| of exp, sigmoid, softplus
 }
 
 
@@ -233,6 +234,15 @@ class _Builder:
             want = f"{lo}" if hi == lo else f"at least {lo}"
             self.fail(node, f"{func.id} takes {want} argument(s), got {n}", func.id)
         args = [self.build(a, depth + 1) for a in node.args]
+        if func.id in ("exp", "sigmoid", "softplus") and args[0].is_number:
+            # exp(exp(exp(100))) is a number no arithmetic can evaluate: bound it
+            try:
+                big = abs(complex(sp.N(args[0], 15))) > LIMITS["max_exp_argument"]
+            except (TypeError, ValueError):
+                big = True
+            if big:
+                self.fail(node.args[0], f"constant argument of {func.id} larger than "
+                                        f"{LIMITS['max_exp_argument']} in absolute value")
         if func.id == "log" and args[0].is_zero:
             self.fail(node, "log of zero", func.id)
         return builder(*args)

@@ -97,6 +97,9 @@ CORPUS = [
     ("sigmoid(w1, w2)", "sigmoid"),
     ("__builtins__", "__builtins__"),
     ("globals()['implreg_pwned']()", "globals()['implreg_pwned']"),
+    ("w1**exp(exp(exp(100)))", "exp(100)"),
+    ("exp(exp(exp(exp(100))))*w1", "exp(100)"),
+    ("sigmoid(10**30)*w1", "10**30"),
 ]
 
 
