@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 from typing import Callable, Mapping
 
 import sympy as sp
@@ -32,6 +33,8 @@ LIMITS = {
     "max_depth": 40,         # nesting depth of the syntax tree
     "max_int_digits": 30,    # digits of an integer literal
     "max_exponent": 64,      # |numeric exponent| of a power
+    "max_number_bits": 4096,  # bits of the numerator/denominator of an exact number
+    "max_exp_argument": 1000,  # |constant argument| of exp, sigmoid, softplus
 }
 
 
@@ -123,17 +126,34 @@ class _Builder:
             return self.name(node)
         if isinstance(node, ast.UnaryOp):
             operand = self.build(node.operand, depth + 1)
+            if isinstance(node.op, ast.Not):
+                self.fail(node, "'not' is not allowed in a loss", "not")
             if isinstance(node.op, ast.USub):
                 return -operand
             if isinstance(node.op, ast.UAdd):
                 return operand
             self.fail(node, "unary operator not allowed (only + and -)")
         if isinstance(node, ast.BinOp):
-            return self.binop(node, depth)
+            return self.bounded(node, self.binop(node, depth))
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         kind = _NODE_NAMES.get(type(node), type(node).__name__)
         self.fail(node, f"{kind} is not allowed in a loss")
+
+    def bounded(self, node, value):
+        """Reject exact numbers whose numerator or denominator grew too large."""
+        if isinstance(value, sp.Rational):
+            bits = max(abs(value.p).bit_length(), value.q.bit_length())
+            if bits > LIMITS["max_number_bits"]:
+                self.fail(node, f"exact number larger than 2**{LIMITS['max_number_bits']}")
+        return value
+
+    def check_power_size(self, node, base, exponent):
+        """Estimate the size of ``base**exponent`` for exact numbers before computing it."""
+        if isinstance(base, sp.Rational) and isinstance(exponent, sp.Rational) and exponent.is_nonzero:
+            bits = max(abs(base.p).bit_length(), base.q.bit_length())
+            if bits * abs(float(exponent)) > LIMITS["max_number_bits"]:
+                self.fail(node, f"exact power larger than 2**{LIMITS['max_number_bits']}")
 
     def constant(self, node):
         value = node.value
@@ -191,7 +211,12 @@ class _Builder:
                     self.fail(node.right, f"exponent larger than {LIMITS['max_exponent']} in absolute value")
                 if left.is_zero and (right.is_negative or right.is_zero):
                     self.fail(node, "0 raised to a non-positive power")
-            return sp.Pow(left, right)
+                self.check_power_size(node, left, right)
+            power = sp.Pow(left, right)
+            if power.is_Pow and power.exp.is_number and power.exp.is_real \
+                    and abs(power.exp) > LIMITS["max_exponent"] ** 2:
+                self.fail(node, f"power with exponent larger than {LIMITS['max_exponent'] ** 2}")
+            return power
         self.fail(node, "operator not allowed")
 
     def call(self, node, depth):
@@ -209,6 +234,15 @@ class _Builder:
             want = f"{lo}" if hi == lo else f"at least {lo}"
             self.fail(node, f"{func.id} takes {want} argument(s), got {n}", func.id)
         args = [self.build(a, depth + 1) for a in node.args]
+        if func.id in ("exp", "sigmoid", "softplus") and args[0].is_number:
+            # exp(exp(exp(100))) is a number no arithmetic can evaluate: bound it
+            try:
+                big = abs(complex(sp.N(args[0], 15))) > LIMITS["max_exp_argument"]
+            except (TypeError, ValueError):
+                big = True
+            if big:
+                self.fail(node.args[0], f"constant argument of {func.id} larger than "
+                                        f"{LIMITS['max_exp_argument']} in absolute value")
         if func.id == "log" and args[0].is_zero:
             self.fail(node, "log of zero", func.id)
         return builder(*args)
@@ -235,6 +269,13 @@ def parse_expression(text: str, names: Mapping[str, sp.Symbol]) -> sp.Expr:
     bad = next((i for i, c in enumerate(text) if c in "\n\r\x00;" or (ord(c) < 32 and c != "\t")), None)
     if bad is not None:
         raise LossSyntaxError("control characters, newlines and ';' are not allowed", repr(text[bad]), bad + 1, text)
+    # Python folds look-alike characters (e.g. fullwidth letters) into ASCII
+    # names; refuse them so what is read is what is written.
+    odd = next((i for i, c in enumerate(text) if ord(c) > 127 and (
+        unicodedata.normalize("NFKC", c) != c or unicodedata.category(c)[0] in "CZ")), None)
+    if odd is not None:
+        raise LossSyntaxError(f"character U+{ord(text[odd]):04X} is not allowed (look-alike, invisible "
+                              "or formatting character)", text[odd], odd + 1, text)
     # a cheap bound on nesting before Python's own parser sees the text
     depth = maxdepth = 0
     for c in text:
@@ -258,4 +299,6 @@ def parse_expression(text: str, names: Mapping[str, sp.Symbol]) -> sp.Expr:
     expr = builder.build(tree)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise LossSyntaxError("the expression evaluates to an infinity or NaN", text[:20], 1, text)
+    if expr.has(sp.I):
+        raise LossSyntaxError("the expression is not real (it contains the imaginary unit)", text[:20], 1, text)
     return expr

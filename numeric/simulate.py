@@ -10,6 +10,7 @@ result.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -63,17 +64,35 @@ def _starts(x0) -> tuple[np.ndarray, bool]:
     return x, single
 
 
-def _run(step_fn, x, x_prev, steps, record_every, single):
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
+def _record_every(record_every, steps) -> int:
+    if record_every is None:
+        return max(int(steps), 1)
+    if not isinstance(record_every, (int, np.integer)) or isinstance(record_every, bool) or record_every < 1:
+        raise InputError("record_every", record_every, "must be a positive integer or None")
+    return int(record_every)
+
+
+def _check_steps(steps):
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
         raise InputError("steps", steps, "must be a nonnegative integer")
-    record_every = max(int(record_every or steps or 1), 1) if record_every != 1 else 1
+
+
+def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0, last: int | None = None,
+         return_prev: bool = False):
+    """Generic loop: ``step_fn(k, x, x_prev) -> x_next`` (new arrays), one
+    divergence check per step, diverged starts frozen.  Steps are numbered
+    ``start + 1 ... steps``; iterates are recorded at multiples of
+    ``record_every`` and at step ``last`` (default ``steps``)."""
+    last = steps if last is None else last
+    _check_steps(steps)
+    every = _record_every(record_every, steps)
     n = x.shape[0]
     diverged_at = np.full(n, -1, dtype=np.int64)
     rec = [x.copy()]
-    rec_steps = [0]
+    rec_steps = [start]
     alive = np.ones(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for k in range(1, steps + 1):
+        for k in range(start + 1, steps + 1):
             x_new = step_fn(k, x, x_prev)
             bad = ~np.isfinite(x_new).all(axis=1) | (np.abs(x_new) > OVERFLOW).any(axis=1)
             newly = bad & alive
@@ -86,23 +105,155 @@ def _run(step_fn, x, x_prev, steps, record_every, single):
             else:
                 x_prev_new = x
             x_prev, x = x_prev_new, x_new
-            if k % record_every == 0 or k == steps:
+            if k % every == 0 or k == last:
                 rec.append(x.copy())
                 rec_steps.append(k)
-    xs = np.stack(rec)
-    if single:
-        pass
-    return Trajectory(xs, np.array(rec_steps), diverged_at)
+    traj = Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
+    return (traj, x, x_prev) if return_prev else traj
+
+
+#: steps between two divergence checks of the fast loop
+CHECK_EVERY = 32
+
+
+def _in_bounds(x) -> bool:
+    """True when every entry is finite and |x| <= OVERFLOW (NaN fails both tests)."""
+    return bool(x.max() <= OVERFLOW) and bool(x.min() >= -OVERFLOW)
+
+
+def _in_place_stepper(optimizer, grad, n, d):
+    """``step(x, xp) -> (x_next, x)`` computing into ``xp``'s memory, no allocation.
+
+    Uses the compiled kernel of ``grad`` with preallocated buffers when there
+    is one.
+    """
+    from .kernel import make_workspace
+    h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    g = np.empty((n, d), order="F")
+    kernel = getattr(grad, "kernel", None)
+    if kernel is not None and getattr(grad, "shape", None) == (d,) and len(grad.variables) == d:
+        work = make_workspace(kernel, n)
+
+        def evaluate(x):
+            kernel(x, g, work)
+    else:
+        def evaluate(x):
+            g[...] = grad(x)
+    if beta == 0 and gamma == 0:
+        def step(x, xp):
+            evaluate(x)
+            np.multiply(g, -h, out=g)
+            np.add(x, g, out=xp)
+            return xp, x
+    elif gamma == 0:
+        def step(x, xp):
+            evaluate(x)
+            np.subtract(x, xp, out=xp)
+            np.multiply(xp, beta, out=xp)
+            np.multiply(g, h, out=g)
+            np.subtract(xp, g, out=xp)
+            np.add(xp, x, out=xp)
+            return xp, x
+    else:
+        v = np.empty((n, d), order="F")
+
+        def step(x, xp):
+            np.subtract(x, xp, out=v)
+            np.multiply(v, gamma, out=xp)
+            np.add(xp, x, out=xp)
+            evaluate(xp)
+            np.multiply(v, beta, out=xp)
+            np.multiply(g, h, out=g)
+            np.subtract(xp, g, out=xp)
+            np.add(xp, x, out=xp)
+            return xp, x
+    return step
+
+
+def _run_fast(make_step, slow_step, x, xp, steps, record_every):
+    """The in-place loop with a cheap bounds check every :data:`CHECK_EVERY` steps.
+
+    ``make_step(n)`` builds an in-place stepper for ``n`` starts.  A block of
+    steps that fails the check is replayed from its start with the
+    step-by-step loop :func:`_run`, which finds the exact step of divergence;
+    the diverged starts are then frozen and the others go on in the fast loop.
+    """
+    _check_steps(steps)
+    every = _record_every(record_every, steps)
+    n, d = x.shape
+    diverged_at = np.full(n, -1, dtype=np.int64)
+    frozen = np.array(x, dtype=float)       # last state of every start (C order)
+    running = np.arange(n)                   # indices of the starts still running
+    step = make_step(n)
+    # column-major state: each coordinate of all starts is one contiguous
+    # array, which the compiled kernel reads and writes without copies
+    x, xp = np.asfortranarray(x).copy(order="F"), np.asfortranarray(xp).copy(order="F")
+    rec, rec_steps = [frozen.copy()], [0]
+
+    def snapshot(state):
+        if len(running) == n:
+            return np.array(state, order="C")
+        full = frozen.copy()
+        full[running] = state
+        return full
+
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        while k < steps:
+            next_record = min((k // every + 1) * every, steps)
+            end = min(k + CHECK_EVERY, next_record)
+            saved = (x.copy(order="C"), xp.copy(order="C"))
+            for _ in range(end - k):
+                x, xp = step(x, xp)
+            if not _in_bounds(x):
+                part, x_end, xp_end = _run(slow_step, saved[0], saved[1], end, every, False, start=k,
+                                           last=steps, return_prev=True)
+                newly = part.diverged_at >= 0
+                diverged_at[running[newly]] = part.diverged_at[newly]
+                frozen[running] = x_end
+                running = running[~newly]
+                x = np.asfortranarray(x_end[~newly]).copy(order="F")
+                xp = np.asfortranarray(xp_end[~newly]).copy(order="F")
+                if len(running) == 0:       # everything frozen: constant records
+                    rec += [frozen.copy() for s in range(k + 1, steps + 1) if s % every == 0 or s == steps]
+                    rec_steps += [s for s in range(k + 1, steps + 1) if s % every == 0 or s == steps]
+                    break
+                step = make_step(len(running))
+            k = end
+            if k == next_record:
+                rec.append(snapshot(x))
+                rec_steps.append(k)
+    return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at)
+
+
+def _threads(requested, grad, n) -> int:
+    if not isinstance(requested, (int, np.integer)) or isinstance(requested, bool) or requested < 1:
+        raise InputError("threads", requested, "must be a positive integer")
+    if requested > 1 and getattr(grad, "kernel", None) is None:
+        raise InputError("threads", requested, "threads need a compiled gradient (compile_gradient), "
+                         "whose kernel is known to be thread-safe")
+    return int(min(requested, n))
 
 
 def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
-             record_every: int = 1) -> Trajectory:
+             record_every: int = 1, threads: int = 1) -> Trajectory:
     r"""Run a deterministic optimizer spec (GD, heavy ball, Nesterov).
 
     ``grad`` maps points ``(n, d) -> (n, d)``.  For two-step methods the
     starting convention is explicit: ``x_prev=None`` means :math:`x_{-1} = x_0`;
     otherwise ``x_prev`` is :math:`x_{-1}`.  ``record_every`` keeps every
     ``k``-th iterate (``None`` keeps only the first and the last).
+
+    The update runs in place on preallocated arrays (with the compiled
+    kernel's buffers when ``grad`` is a compiled function) and the bounds are
+    checked every :data:`CHECK_EVERY` steps; a failing block is replayed step
+    by step, so ``diverged_at`` is the exact first step with a non-finite
+    iterate or one beyond :data:`OVERFLOW`.
+
+    The starts are independent: with a compiled gradient they can be split
+    over ``threads`` threads (NumPy releases the GIL inside ufuncs), with
+    bit-for-bit the same result.  It is opt-in: on a loaded 2-core machine
+    two threads measured slower than one.
 
     >>> from analytic.optimizers import GD
     >>> t = simulate(GD(0.1), lambda x: 2 * x, [1.0], 3)
@@ -118,7 +269,10 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         xp, _ = _starts(x_prev)
         if xp.shape != x.shape:
             raise InputError("x_prev", xp.shape, f"must match x0's shape {x.shape}")
-    h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    try:
+        h, beta, gamma = float(optimizer.h), float(optimizer.beta), float(optimizer.gamma)
+    except TypeError:
+        raise InputError("optimizer", optimizer, "h and beta must be numbers to simulate") from None
 
     if beta == 0 and gamma == 0:
         def step_fn(k, x, xp):
@@ -130,7 +284,20 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
         def step_fn(k, x, xp):
             v = x - xp
             return x + beta * v - h * grad(x + gamma * v)
-    return _run(step_fn, x, xp, steps, record_every, single)
+    _check_steps(steps)
+    _record_every(record_every, steps)
+
+    def run(rows):
+        return _run_fast(lambda n: _in_place_stepper(optimizer, grad, n, x.shape[1]), step_fn, x[rows],
+                         xp[rows], steps, record_every)
+    n_threads = _threads(threads, grad, x.shape[0])
+    if n_threads == 1:
+        return run(slice(None))
+    parts = np.array_split(np.arange(x.shape[0]), n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        results = list(pool.map(run, parts))
+    return Trajectory(np.concatenate([r.xs for r in results], axis=1), results[0].steps,
+                      np.concatenate([r.diverged_at for r in results]))
 
 
 def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int, seed: int,

@@ -1,0 +1,159 @@
+"""Heavy-ball momentum on sigmoid2d: trajectory-steps per second.
+
+    PYTHONPATH=. python benchmarks/bench_heavyball.py [--small] [--repeats R]
+
+10^4 starts x 10^4 steps (``--small``: 2000 x 2000), h = 0.1, beta = 0.9,
+x_{-1} = x_0, only the final iterate kept.  Compares, in one run:
+
+* implreg's ``simulate`` with the compiled gradient (``record_every=None``);
+* a plain NumPy loop over the steps, vectorized over the starts, with the
+  hand-written gradient (a new array per operation);
+* a plain Python loop over starts and steps (run on a subset of starts and
+  steps and extrapolated to the full size: it says so);
+* numba ``@njit(parallel=True)`` over the starts, when numba is importable.
+
+All candidates include a divergence check.  Final iterates are compared
+(to 1e-9) before any rate is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from analytic.models import sigmoid2d  # noqa: E402
+from analytic.optimizers import HeavyBall  # noqa: E402
+from numeric.compile import compile_gradient  # noqa: E402
+from numeric.simulate import OVERFLOW, simulate  # noqa: E402
+
+H, BETA, XD, YD = 0.1, 0.9, 1.0, 0.6
+
+
+def hand_gradient(W):
+    """grad of 1/2 (y - w1 s)^2 with s = sigmoid(w2 x): -(y - w1 s) (s, w1 x s (1 - s))."""
+    s = 1.0 / (1.0 + np.exp(-W[:, 1] * XD))
+    r = YD - W[:, 0] * s
+    return np.stack([-r * s, -r * W[:, 0] * XD * s * (1.0 - s)], axis=-1)
+
+
+def numpy_loop(W0, steps):
+    x, xp = W0.copy(), W0.copy()
+    for _ in range(steps):
+        x, xp = x + BETA * (x - xp) - H * hand_gradient(x), x
+        if not np.isfinite(x).all() or np.abs(x).max() > OVERFLOW:
+            raise FloatingPointError("diverged")
+    return x
+
+
+def python_loop(W0, steps):
+    out = []
+    for w1, w2 in W0.tolist():
+        p1, p2 = w1, w2
+        for _ in range(steps):
+            s = 1.0 / (1.0 + math.exp(-w2 * XD))
+            r = YD - w1 * s
+            g1, g2 = -r * s, -r * w1 * XD * s * (1.0 - s)
+            w1, w2, p1, p2 = w1 + BETA * (w1 - p1) - H * g1, w2 + BETA * (w2 - p2) - H * g2, w1, w2
+            if not (abs(w1) <= OVERFLOW and abs(w2) <= OVERFLOW):
+                raise FloatingPointError("diverged")
+        out.append((w1, w2))
+    return np.array(out)
+
+
+def numba_candidate():
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True, cache=False)
+    def run(W0, steps):
+        n = W0.shape[0]
+        out = np.empty_like(W0)
+        for i in numba.prange(n):
+            w1, w2 = W0[i, 0], W0[i, 1]
+            p1, p2 = w1, w2
+            for _ in range(steps):
+                s = 1.0 / (1.0 + np.exp(-w2 * XD))
+                r = YD - w1 * s
+                g1 = -r * s
+                g2 = -r * w1 * XD * s * (1.0 - s)
+                n1 = w1 + BETA * (w1 - p1) - H * g1
+                n2 = w2 + BETA * (w2 - p2) - H * g2
+                p1, p2, w1, w2 = w1, w2, n1, n2
+                if not (abs(w1) <= OVERFLOW and abs(w2) <= OVERFLOW):
+                    break
+            out[i, 0], out[i, 1] = w1, w2
+        return out
+    return run, numba.__version__, numba.get_num_threads()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--small", action="store_true", help="2000 starts x 2000 steps")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+    n, steps = (2000, 2000) if args.small else (10**4, 10**4)
+    total = n * steps
+    W0 = np.random.default_rng(0).uniform([0.7, -2.0], [3.0, 2.0], size=(n, 2))
+
+    grad = compile_gradient(sigmoid2d())
+    spec = HeavyBall(H, BETA)
+
+    def implreg(W):
+        return simulate(spec, grad, W, steps, record_every=None).check().final
+
+    candidates = {"implreg simulate": implreg, "NumPy loop (hand gradient)": lambda W: numpy_loop(W, steps)}
+    notes = []
+    nb = numba_candidate()
+    if nb is None:
+        notes.append("numba not installed")
+    else:
+        run, version, threads = nb
+        run(W0[:4], 3)  # compile
+        candidates[f"numba {version} parallel ({threads} threads)"] = lambda W, _r=run: _r(W, steps)
+
+    finals = {name: f(W0) for name, f in candidates.items()}   # also warm-up
+    ref = finals["implreg simulate"]
+    for name, fin in finals.items():
+        err = np.max(np.abs(fin - ref))
+        if not err <= 1e-9:
+            raise SystemExit(f"{name} disagrees with implreg: max abs difference {err:.2e}")
+
+    best = {name: np.inf for name in candidates}
+    for _ in range(args.repeats):
+        for name, f in candidates.items():
+            t = time.perf_counter()
+            f(W0)
+            best[name] = min(best[name], time.perf_counter() - t)
+    rate = {name: total / t for name, t in best.items()}
+
+    # the plain Python loop: a subset, extrapolated linearly in starts x steps
+    sub_n, sub_steps = 20, min(steps, 2000)
+    sub = python_loop(W0[:sub_n], sub_steps)
+    check = simulate(spec, grad, W0[:sub_n], sub_steps, record_every=None).final
+    if not np.max(np.abs(sub - check)) <= 1e-9:
+        raise SystemExit("Python loop disagrees with implreg")
+    t = time.perf_counter()
+    python_loop(W0[:sub_n], sub_steps)
+    rate[f"plain Python loop ({sub_n} starts x {sub_steps} steps, extrapolated)"] = \
+        sub_n * sub_steps / (time.perf_counter() - t)
+
+    ours = rate["implreg simulate"]
+    print(f"heavy ball (h={H}, beta={BETA}) on sigmoid2d, {n} starts x {steps} steps, best of {args.repeats}, "
+          f"numpy {np.__version__}")
+    print(f"{'candidate':62s} {'steps/s':>10s} {'implreg / this':>15s}")
+    for name, r in sorted(rate.items(), key=lambda kv: -kv[1]):
+        print(f"{name:62s} {r:10.3g} {ours / r:15.2f}")
+    for note in notes:
+        print(note)
+
+
+if __name__ == "__main__":
+    main()
