@@ -1,0 +1,530 @@
+r"""Backward error analysis: the modified vector field of an optimizer, to any order.
+
+The iterates of an optimizer with step ``h`` are matched by the exact flow of a
+*modified field*
+
+.. math::
+    \tilde f = f_0 + h f_1 + h^2 f_2 + \dots + h^K f_K, \qquad x_k = X(kh) + O(h^{K+1}).
+
+Every term is a B-series over rooted trees in the elementary differentials
+of :math:`g = \nabla E` (see :mod:`analytic.trees`):
+:math:`f_p = \sum_{|t| = p+1} c(t)\, F(t)`.  The coefficients :math:`c(t)` do
+not depend on the loss; they come out of matching Taylor (B-) series, nothing
+is typed in.
+
+**Derivation (momentum family).**  Heavy ball, Nesterov and GD share the rule
+:math:`x_{k+1} = x_k + \beta (x_k - x_{k-1}) + h f(x_k + \gamma (x_k - x_{k-1}))`
+with :math:`f = -\nabla E`.  Put the iterates on the flow of
+:math:`\tilde f = \sum_t h^{|t|-1} \frac{b(t)}{\sigma(t)} F_f(t)`, so
+:math:`x_{k\pm1} = \varphi_{\pm h}(x_k)`.  The flow over :math:`\pm h` is a B-series
+with coefficients :math:`A_\pm(t) = \sum_{p} (\pm1)^{\#\mathrm{forest}}
+\prod_{s \in \mathrm{forest}(p)} b(s) / \gamma(\mathrm{skel}(p))` (substitution
+law, Chartier-Hairer-Vilmart 2010), and :math:`h f(B(c))` has coefficients
+:math:`c'([t_1..t_k]) = \prod c(t_i)` (HLW Lemma III.1.9) with
+:math:`c = 1 - \gamma A_-`.  Matching the coefficient of every tree gives
+
+.. math::
+    (1-\beta)\, b(t) = c'(t) - R_+(t) - \beta R_-(t),
+
+where :math:`R_\pm` collect the partitions other than the trivial one; it is
+solved tree by tree in increasing order.  :math:`b(\bullet) = 1/(1-\beta)` is the
+time scale.  Since :math:`F_f(t) = (-1)^{|t|} F_g(t)`, :math:`c(t) = (-1)^{|t|} b(t)/\sigma(t)`.
+
+**SGD.**  One epoch of ``m`` GD steps on the batch losses :math:`E_1..E_m`
+(coloured trees, colour = batch) is the composition of ``m`` explicit Euler
+B-series (HLW Thm. III.1.10), averaged over the ``m!`` orderings of the
+batches; the modified field is matched against the flow over time ``m h``.
+:math:`E = \frac1m \sum_k E_k`.
+
+References: Hairer, Lubich & Wanner, *Geometric Numerical Integration*, 2nd ed.,
+Ch. III and IX; Barrett & Dherin, ICLR 2021 (IGR); Ghosh et al., ICLR 2023
+(IGR-M); Smith, Dherin, Barrett & De, ICLR 2021 (SGD); Chartier, Hairer &
+Vilmart, Found. Comput. Math. 10 (2010).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Mapping
+
+import sympy as sp
+
+from .errors import InputError
+from .loss import Loss, symbol
+from .optimizers import GD, SGD, HeavyBall, LabelNoise, Nesterov, Optimizer
+from .result import Result, Step
+from .trees import (LEAF, DifferentialEvaluator, RootedTree, differential_latex, differential_str,
+                    partitions, recolor, splittings, trees_of_order)
+
+__all__ = ["H", "ModifiedField", "modified_field", "evaluate_field", "tree_coefficients",
+           "sgd_tree_coefficients", "MAX_ORDER", "MAX_SGD_TREES"]
+
+#: the step-size symbol used in every modified field
+H = symbol("h")
+#: largest order accepted (trees with up to MAX_ORDER + 1 nodes: 719 at 9 nodes... we stop at 8)
+MAX_ORDER = 8
+#: bound on the number of coloured trees for SGD (m colours grow like m^(K+1))
+MAX_SGD_TREES = 4000
+
+
+def _clean(expr):
+    """Cheap normal form of a coefficient (rational in beta)."""
+    expr = sp.sympify(expr)
+    if expr.is_Rational:
+        return expr
+    return sp.factor(sp.cancel(expr))
+
+
+# -- coefficient level: momentum family --------------------------------------------
+
+def _flow_coefficient(t: RootedTree, b: Mapping, sign: int, scale=1, skip_trivial=True, one=None):
+    r""":math:`\sum_p (\mathrm{sign}\cdot\mathrm{scale})^{\#forest} \prod b(s)/\gamma(skel)` over
+    the partitions of ``t`` (the trivial one left out when ``skip_trivial``).
+
+    ``one`` is the unit of the coefficient ring (SymPy ``Integer(1)`` by default,
+    or a polynomial-domain element for speed)."""
+    one = sp.Integer(1) if one is None else one
+    total = one * 0
+    for forest, skel in partitions(t):
+        if skip_trivial and len(forest) == 1:
+            continue
+        prod = one * (sign * scale) ** len(forest)
+        for s in forest:
+            prod = prod * b[s]
+        total += prod / skel.density if isinstance(one, sp.Basic) else prod * (one / skel.density)
+    return total
+
+
+class _Laurent:
+    """Laurent polynomial in ``delta = 1 - beta`` with rational coefficients.
+
+    Every momentum coefficient has the form :math:`P(\beta)/(1-\beta)^k`, so this
+    ring holds them all with no gcd work (a fraction field is ~100x slower)."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = {k: v for k, v in c.items() if v}
+
+    @staticmethod
+    def const(v):
+        return _Laurent({0: Fraction(v)})
+
+    def __add__(self, o):
+        o = o if isinstance(o, _Laurent) else _Laurent.const(o)
+        out = dict(self.c)
+        for k, v in o.c.items():
+            out[k] = out.get(k, 0) + v
+        return _Laurent(out)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return _Laurent({k: -v for k, v in self.c.items()})
+
+    def __sub__(self, o):
+        return self + (-(o if isinstance(o, _Laurent) else _Laurent.const(o)))
+
+    def __mul__(self, o):
+        if not isinstance(o, _Laurent):
+            o = Fraction(o)
+            return _Laurent({k: v * o for k, v in self.c.items()})
+        out: dict = {}
+        for k1, v1 in self.c.items():
+            for k2, v2 in o.c.items():
+                out[k1 + k2] = out.get(k1 + k2, 0) + v1 * v2
+        return _Laurent(out)
+
+    __rmul__ = __mul__
+
+    def shift(self, k):
+        """Multiply by ``delta**k``."""
+        return _Laurent({e + k: v for e, v in self.c.items()})
+
+    def to_sympy(self, beta, factor=1):
+        """``factor * self`` as ``P(beta) / (1 - beta)**k`` with ``P`` expanded."""
+        if not self.c:
+            return sp.Integer(0)
+        low = min(min(self.c), 0)
+        num = sp.Poly(0, beta)
+        one_minus = sp.Poly(1 - beta, beta)
+        for k, v in self.c.items():
+            num += one_minus ** (k - low) * sp.Rational(v.numerator, v.denominator)
+        num = num * sp.nsimplify(factor)
+        den, num = num.clear_denoms(convert=True)
+        content, prim = num.primitive()
+        content = sp.Rational(content, den)
+        lead = prim.LC()
+        if lead < 0:
+            content, prim = -content, -prim
+        return _keep(content, prim.as_expr() / (1 - beta) ** (-low))
+
+
+def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int):
+    """The matching recursion, in ``_Laurent`` (symbolic beta) or exact numbers."""
+    if beta_is_symbol:
+        one = _Laurent.const(1)
+        kb = one - one.shift(1)                      # beta = 1 - delta
+        kg = kb if gamma_is_beta else one * 0
+        divide = lambda v: v.shift(-1)               # / (1 - beta) = / delta
+        over = lambda v, n: v * Fraction(1, n)
+        is_zero = lambda v: not v.c
+    else:
+        one = sp.Integer(1)
+        kb = sp.sympify(beta)
+        kg = kb if gamma_is_beta else sp.Integer(0)
+        divide = lambda v: v / (1 - kb)
+        over = lambda v, n: v / n
+        is_zero = lambda v: v == 0
+    momentum = not (is_zero(kb) and is_zero(kg))
+    b: dict = {}
+    a_minus: dict = {}
+    eqs: list = []
+
+    def flow(t, sign):
+        total = one * 0
+        for forest, skel in partitions(t):
+            if len(forest) == 1:
+                continue
+            prod = one * sign ** len(forest)
+            for s in forest:
+                prod = prod * b[s]
+            total = total + over(prod, skel.density)
+        return total
+
+    for n in range(1, order + 2):
+        for t in trees_of_order(n):
+            r_plus = flow(t, +1)
+            r_minus = flow(t, -1) if momentum else one * 0
+            c_prime = one
+            for child in t.children:
+                c_prime = c_prime * (-(kg * a_minus[child]))
+            value = divide(c_prime - r_plus - kb * r_minus)
+            b[t] = value
+            a_minus[t] = -value + r_minus
+            eqs.append((t, c_prime, r_plus, r_minus, value))
+    return b, eqs
+
+
+@lru_cache(maxsize=64)
+def _momentum_b(beta, gamma, order: int) -> tuple:
+    """``b(t)`` for all trees up to ``order + 1`` nodes, plus the matching
+    equations ``(t, c'(t), R_+(t), R_-(t), b(t))``."""
+    beta = sp.sympify(beta)
+    gamma = sp.sympify(gamma)
+    if gamma != 0 and gamma != beta:
+        raise InputError("gamma", gamma, "must be 0 (heavy ball) or beta (Nesterov)")
+    symbolic = not beta.is_number
+    b, eqs = _solve_momentum(symbolic, beta, gamma != 0, order)
+    if symbolic:
+        conv = lambda v: v.to_sympy(beta)
+    else:
+        conv = lambda v: sp.nsimplify(v) if isinstance(v, Fraction) else v
+    return (tuple((t, conv(v)) for t, v in b.items()),
+            tuple((t, conv(c), conv(rp), conv(rm), conv(v)) for t, c, rp, rm, v in eqs))
+
+
+def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
+    r"""Coefficients :math:`c(t)` of :math:`h^{|t|-1} F_g(t)` in the modified field.
+
+    >>> c = tree_coefficients(GD(H), 2)
+    >>> [(str(t), v) for t, v in c.items()]
+    [('•', -1), ('[•]', -1/2), ('[•, •]', -1/12), ('[[•]]', -1/3)]
+    """
+    _check_order(order)
+    if isinstance(optimizer, SGD):
+        return sgd_tree_coefficients(optimizer.batches, order)
+    if isinstance(optimizer, LabelNoise):
+        raise InputError("optimizer", optimizer, "label noise is handled by analytic.label_noise")
+    beta, gamma = _momentum_parameters(optimizer)
+    pairs, _ = _momentum_b(beta, gamma, order)
+    return {t: _scaled(v, sp.Rational((-1) ** t.order, t.symmetry)) for t, v in pairs}
+
+
+def _scaled(v, r):
+    """``r * v`` keeping the form ``c * P(beta) / (1 - beta)**k``."""
+    if v.is_number:
+        return r * v
+    c, rest = v.as_coeff_Mul()
+    return _keep(r * c, rest)
+
+
+def _keep(c, rest):
+    """``c * rest`` without distributing the number ``c`` over a sum."""
+    if c == 1:
+        return rest
+    if c == -1 and not rest.is_Add:
+        return -rest
+    return sp.Mul(c, rest, evaluate=False)
+
+
+def _momentum_parameters(optimizer):
+    if isinstance(optimizer, Nesterov):
+        return sp.sympify(optimizer.beta), sp.sympify(optimizer.beta)
+    if isinstance(optimizer, HeavyBall):
+        return sp.sympify(optimizer.beta), sp.Integer(0)
+    if isinstance(optimizer, GD) or type(optimizer) is Optimizer:
+        return sp.Integer(0), sp.Integer(0)
+    raise InputError("optimizer", optimizer, "must be GD, HeavyBall, Nesterov or SGD")
+
+
+def _check_order(order):
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= MAX_ORDER:
+        raise InputError("order", order, f"must be an integer between 0 and {MAX_ORDER}")
+
+
+# -- coefficient level: SGD ---------------------------------------------------------------
+
+def _compose(a: Mapping, b: Mapping, t: RootedTree):
+    total = sp.Integer(0)
+    for trunk, pruned in splittings(t):
+        term = sp.Integer(1) if trunk is None else b.get(trunk, 0)
+        if term == 0:
+            continue
+        for u in pruned:
+            term = term * a.get(u, 0)
+            if term == 0:
+                break
+        total += term
+    return total
+
+
+@lru_cache(maxsize=16)
+def _sgd_b(m: int, order: int) -> tuple:
+    colors = tuple(range(1, m + 1))
+    forest = [t for n in range(1, order + 2) for t in trees_of_order(n, colors)]
+    if len(forest) > MAX_SGD_TREES:
+        raise InputError("order", order, f"SGD with {m} batches needs {len(forest)} coloured trees; "
+                         f"lower the order (limit {MAX_SGD_TREES})")
+    # epoch map for the ordering 1, 2, ..., m: compose m explicit Euler steps
+    epoch: dict = {}
+    for c in colors:
+        euler = {RootedTree((), c): sp.Integer(1)}
+        epoch = {t: _compose(epoch, euler, t) for t in forest} if epoch else dict(euler)
+    # average over orderings: only the relative order of the colours in t matters
+    avg = {}
+    for t in forest:
+        used = sorted(set(t.colors))
+        maps = list(itertools.permutations(colors, len(used)))
+        total = sum((epoch.get(recolor(t, dict(zip(used, img))), 0) for img in maps), sp.Integer(0))
+        avg[t] = sp.Rational(total, len(maps)) if isinstance(total, (int, sp.Integer)) else total / len(maps)
+    # modified field over the epoch time m h
+    b: dict = {}
+    for t in forest:
+        rest = _flow_coefficient(t, b, +1, scale=m)
+        b[t] = sp.nsimplify((avg[t] - rest) / m)
+    return tuple(b.items()), tuple(avg.items())
+
+
+def sgd_tree_coefficients(m: int, order: int) -> dict:
+    r"""Coefficients over trees coloured by batch ``1..m`` for SGD (one epoch,
+    averaged over batch orderings), in the same convention as
+    :func:`tree_coefficients`.
+
+    >>> c = sgd_tree_coefficients(2, 1)
+    >>> [(str(t), v) for t, v in c.items() if t.order == 2 and v != 0]
+    [('[•1]1', -1/4), ('[•2]2', -1/4)]
+    """
+    if not isinstance(m, int) or m < 1:
+        raise InputError("batches", m, "must be a positive integer")
+    _check_order(order)
+    pairs, _ = _sgd_b(m, order)
+    return {t: sp.nsimplify((-1) ** t.order * v / t.symmetry) for t, v in pairs}
+
+
+# -- the result object ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModifiedField(Result):
+    r"""A modified field: coefficients over trees per order, optionally evaluated on a loss.
+
+    ``coefficients[p]`` maps each tree with ``p + 1`` nodes to its coefficient
+    (of :math:`h^p F_g(t)`); ``terms[p]`` is the concrete vector :math:`f_p` on
+    ``loss`` (empty when abstract); ``certificates[p]`` is True/False/None;
+    ``potential[p]`` is :math:`E_p` with :math:`f_p = -s \nabla E_p` when known.
+    """
+
+    optimizer: object = None
+    order: int = 0
+    time_scale: object = 1
+    coefficients: tuple = ()
+    loss: object = None
+    terms: tuple = ()
+    certificates: tuple = ()
+    potential: tuple = ()
+    modified_loss: object = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if len(self.coefficients) != self.order + 1:
+            raise InputError("coefficients", len(self.coefficients), f"need one table per order 0..{self.order}")
+
+    def abstract_str(self, p: int) -> str:
+        """``f_p`` in elementary differentials, e.g. ``h**2*(-1/3*H^2 g - 1/12*T(g, g))``."""
+        parts = [f"({c})*{differential_str(t)}" for t, c in self.coefficients[p].items() if c != 0]
+        body = " + ".join(parts) if parts else "0"
+        hp = "" if p == 0 else ("h*" if p == 1 else f"h**{p}*")
+        return f"{hp}({body})"
+
+    def abstract_latex(self, p: int) -> str:
+        r"""LaTeX of ``f_p`` (placeholders for :math:`\nabla E` etc.)."""
+        parts = []
+        for t, c in self.coefficients[p].items():
+            if c == 0:
+                continue
+            cl = sp.latex(c)
+            if c.is_Add:
+                cl = rf"\left({cl}\right)"
+            sign = ""
+            if cl.startswith("-"):
+                sign, cl = "-", cl[1:]
+            if cl == "1":
+                cl = ""
+            parts.append((sign, rf"{cl} {differential_latex(t)}".strip()))
+        if not parts:
+            return "0"
+        out = (parts[0][0] + parts[0][1])
+        for sign, body in parts[1:]:
+            out += (" - " if sign else " + ") + body
+        hp = "" if p == 0 else ("h" if p == 1 else f"h^{{{p}}}")
+        return f"{hp}\\left({out}\\right)" if hp else out
+
+    def field(self, upto: int | None = None):
+        """The concrete truncated field :math:`\\sum_{p \\le upto} h^p f_p` (Matrix)."""
+        if not self.terms:
+            raise InputError("field", self.quantity, "abstract field: use evaluate_field(field, loss) first")
+        upto = self.order if upto is None else upto
+        out = sp.zeros(len(self.terms[0]), 1)
+        for p in range(upto + 1):
+            out += H ** p * self.terms[p]
+        return out
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d.update(self.json_fields())
+        return d
+
+    def json_fields(self) -> dict:
+        """The JSON schema of ``implreg derive modified-loss``."""
+        terms = []
+        for p in range(self.order + 1):
+            terms.append({
+                "order": p,
+                "field": [str(e) for e in self.terms[p]] if self.terms else [],
+                "abstract": self.abstract_str(p),
+                "abstract_latex": self.abstract_latex(p),
+                "is_gradient": self.certificates[p] if self.certificates else None,
+            })
+        return {"optimizer": _optimizer_name(self.optimizer), "order": self.order,
+                "time_scale": str(self.time_scale), "terms": terms,
+                "modified_loss": None if self.modified_loss is None else str(self.modified_loss),
+                "latex": self.derivation_latex()}
+
+
+def _optimizer_name(opt) -> str:
+    return {"GD": "gd", "HeavyBall": "heavy-ball", "Nesterov": "nesterov", "SGD": "sgd",
+            "LabelNoise": "label-noise"}.get(type(opt).__name__, type(opt).__name__)
+
+
+def _expansion_steps(optimizer) -> list:
+    if isinstance(optimizer, SGD):
+        m = optimizer.batches
+        return [
+            Step(r"x_{k+m}", rf"\big(\Phi^{{E_{{\pi(m)}}}}_h \circ \dots \circ \Phi^{{E_{{\pi(1)}}}}_h\big)(x_k),"
+                 rf"\quad \Phi^{{E_j}}_h(x) = x - \IRstep \nabla E_j(x)",
+                 f"one epoch of m = {m} GD steps on the batch losses, in a random order pi"),
+            Step(r"\mathbb{E}_\pi\, x_{k+m}", r"x + \sum_{t} \IRstep^{|t|} \frac{\bar a(t)}{\sigma(t)} F(t)(x)",
+                 "compose the Euler B-series (HLW Thm III.1.10) and average over the orderings"),
+            Step(r"X(t + m\IRstep)", r"x + \sum_{t} \IRstep^{|t|} \frac{(b \star e_m)(t)}{\sigma(t)} F(t)(x)",
+                 "flow of the modified field over one epoch (substitution law), e_m(t) = m^|t|/gamma(t)"),
+        ]
+    beta, gamma = _momentum_parameters(optimizer)
+    rule = r"x_{k+1} = x_k - \IRstep\nabla\IRloss(x_k)"
+    if beta != 0 or gamma != 0:
+        rule = (rf"x_{{k+1}} = x_k + {sp.latex(beta)}(x_k - x_{{k-1}}) - \IRstep\nabla\IRloss"
+                rf"\big(x_k + {sp.latex(gamma)}(x_k - x_{{k-1}})\big)")
+    return [
+        Step(r"\text{update}", rule, "the optimizer, f = -grad E"),
+        Step(r"x_{k\pm1}", r"\varphi_{\pm\IRstep}(x_k) = x_k + \sum_t \IRstep^{|t|}\frac{A_\pm(t)}{\sigma(t)} F(t)(x_k)",
+             "put the iterates on the modified flow; substitution law gives A_+- from b"),
+        Step(r"(1-\beta)\, b(t)", r"c'(t) - R_+(t) - \beta R_-(t)",
+             "match the coefficient of every tree; c'(t) = prod of c(t_i), c = 1 - gamma A_-"),
+    ]
+
+
+def modified_field(optimizer: Optimizer, order: int) -> ModifiedField:
+    r"""The modified field at coefficient level (loss-agnostic).
+
+    >>> mf = modified_field(GD(H), 2)
+    >>> mf.abstract_str(1), mf.abstract_str(2)
+    ('h*((-1/2)*H g)', 'h**2*((-1/12)*T(g, g) + (-1/3)*H^2 g)')
+    >>> beta = sp.Symbol("beta")
+    >>> modified_field(HeavyBall(H, beta), 1).abstract_str(1)
+    'h*((-(beta + 1)/(2*(1 - beta)**3))*H g)'
+    """
+    if not isinstance(optimizer, Optimizer):
+        raise InputError("optimizer", optimizer, "must be an optimizer spec (GD, HeavyBall, Nesterov, SGD)")
+    coeffs = tree_coefficients(optimizer, order)
+    by_order = tuple({t: c for t, c in coeffs.items() if t.order == p + 1} for p in range(order + 1))
+    if isinstance(optimizer, SGD):
+        scale = sp.Integer(1)
+    else:
+        beta, _ = _momentum_parameters(optimizer)
+        scale = _clean(1 / (1 - beta))
+    steps = _expansion_steps(optimizer)
+    proto = ModifiedField("modified-field", None, (), optimizer=optimizer, order=order, time_scale=scale,
+                          coefficients=by_order)
+    for p in range(order + 1):
+        steps.append(Step(rf"\tilde f_{{{p}}}", proto.abstract_latex(p),
+                          f"order h^{p + 1} of the update: trees with {p + 1} node(s)"))
+    total = r"\tilde f = " + " + ".join(proto.abstract_latex(p) for p in range(order + 1))
+    steps.append(Step(r"\tilde f", total.split("=", 1)[1], "solution: the modified field"))
+    return ModifiedField("modified-field", total, tuple(steps), lhs="", optimizer=optimizer, order=order,
+                         time_scale=scale, coefficients=by_order)
+
+
+def _batch_losses(loss: Loss, m: int) -> dict:
+    terms = loss.concrete_terms
+    if not terms:
+        raise InputError("loss", loss.name or str(loss.expr), "SGD needs per-sample terms (e.g. --model least_squares)")
+    if len(terms) % m:
+        raise InputError("batches", m, f"must divide the number of samples ({len(terms)})")
+    size = len(terms) // m
+    return {c + 1: sp.Add(*terms[c * size:(c + 1) * size]) / size for c in range(m)}
+
+
+def evaluate_field(mf: ModifiedField, loss: Loss) -> ModifiedField:
+    r"""Evaluate each order's tree sum on a concrete loss: :math:`f_p = \sum c(t) F_g(t)`.
+
+    For SGD the batches are fixed contiguous groups of ``loss.terms`` (batch
+    loss = their mean), visited in a random order each epoch.
+
+    >>> from analytic.models import quadratic
+    >>> ev = evaluate_field(modified_field(GD(H), 2), quadratic([[2, 0], [0, 1]]))
+    >>> ev.terms[2].T
+    Matrix([[-8*w1/3, -w2/3]])
+    """
+    if not isinstance(loss, Loss):
+        raise InputError("loss", loss, "must be a Loss")
+    if isinstance(mf.optimizer, SGD):
+        losses = _batch_losses(loss, mf.optimizer.batches)
+    else:
+        losses = {0: loss.concrete}
+    ev = DifferentialEvaluator(losses, loss.variables)
+    terms = []
+    for p in range(mf.order + 1):
+        comps = [[] for _ in loss.variables]
+        for t, c in mf.coefficients[p].items():
+            if c == 0:
+                continue
+            vec = ev(t)
+            for i, e in enumerate(vec):
+                if e != 0:
+                    comps[i].append(c * e)
+        terms.append(sp.Matrix([sp.Add(*cs) for cs in comps]))
+    return ModifiedField("modified-field", mf.expr, mf.steps, mf.lhs, dict(mf.meta), optimizer=mf.optimizer,
+                         order=mf.order, time_scale=mf.time_scale, coefficients=mf.coefficients, loss=loss,
+                         terms=tuple(terms))
