@@ -46,21 +46,23 @@ from __future__ import annotations
 import itertools
 import math
 from fractions import Fraction
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Mapping
 
 import sympy as sp
 
-from .errors import InputError
+from .budget import with_budget
+from .errors import BudgetExceeded, InputError
 from .loss import Loss, symbol
 from .optimizers import GD, SGD, HeavyBall, LabelNoise, Nesterov, Optimizer
+from .potential import abstract_potential, evaluate_potential, gradient_certificate, homotopy_potential, numeric_zero
 from .result import Result, Step
 from .trees import (LEAF, DifferentialEvaluator, RootedTree, differential_latex, differential_str,
-                    partitions, recolor, splittings, trees_of_order)
+                    partitions, scalar_latex, recolor, splittings, trees_of_order)
 
 __all__ = ["H", "ModifiedField", "modified_field", "evaluate_field", "tree_coefficients",
-           "sgd_tree_coefficients", "MAX_ORDER", "MAX_SGD_TREES"]
+           "sgd_tree_coefficients", "modified_loss", "MAX_ORDER", "MAX_SGD_TREES"]
 
 #: the step-size symbol used in every modified field
 H = symbol("h")
@@ -364,8 +366,13 @@ class ModifiedField(Result):
 
     def abstract_str(self, p: int) -> str:
         """``f_p`` in elementary differentials, e.g. ``h**2*(-1/3*H^2 g - 1/12*T(g, g))``."""
-        parts = [f"({c})*{differential_str(t)}" for t, c in self.coefficients[p].items() if c != 0]
-        body = " + ".join(parts) if parts else "0"
+        parts = []
+        for t, c in self.coefficients[p].items():
+            if c == 0:
+                continue
+            cs = {1: "", -1: "-"}.get(c, f"({c})*") if c.is_number else f"({c})*"
+            parts.append(cs + differential_str(t))
+        body = " + ".join(parts).replace("+ -", "- ") if parts else "0"
         hp = "" if p == 0 else ("h*" if p == 1 else f"h**{p}*")
         return f"{hp}({body})"
 
@@ -447,7 +454,7 @@ def _expansion_steps(optimizer) -> list:
         rule = (rf"x_{{k+1}} = x_k + {sp.latex(beta)}(x_k - x_{{k-1}}) - \IRstep\nabla\IRloss"
                 rf"\big(x_k + {sp.latex(gamma)}(x_k - x_{{k-1}})\big)")
     return [
-        Step(r"\text{update}", rule, "the optimizer, f = -grad E"),
+        Step(r"\text{update}", rule, "the optimizer, f = -grad E", relation=":"),
         Step(r"x_{k\pm1}", r"\varphi_{\pm\IRstep}(x_k) = x_k + \sum_t \IRstep^{|t|}\frac{A_\pm(t)}{\sigma(t)} F(t)(x_k)",
              "put the iterates on the modified flow; substitution law gives A_+- from b"),
         Step(r"(1-\beta)\, b(t)", r"c'(t) - R_+(t) - \beta R_-(t)",
@@ -473,13 +480,13 @@ def modified_field(optimizer: Optimizer, order: int) -> ModifiedField:
         scale = sp.Integer(1)
     else:
         beta, _ = _momentum_parameters(optimizer)
-        scale = _clean(1 / (1 - beta))
+        scale = sp.Integer(1) if beta == 0 else (1 / (1 - beta) if beta.is_number else sp.Pow(1 - beta, -1))
     steps = _expansion_steps(optimizer)
     proto = ModifiedField("modified-field", None, (), optimizer=optimizer, order=order, time_scale=scale,
                           coefficients=by_order)
     for p in range(order + 1):
         steps.append(Step(rf"\tilde f_{{{p}}}", proto.abstract_latex(p),
-                          f"order h^{p + 1} of the update: trees with {p + 1} node(s)"))
+                          f"match the terms of power {p + 1} in h: trees with {p + 1} node(s)"))
     total = r"\tilde f = " + " + ".join(proto.abstract_latex(p) for p in range(order + 1))
     steps.append(Step(r"\tilde f", total.split("=", 1)[1], "solution: the modified field"))
     return ModifiedField("modified-field", total, tuple(steps), lhs="", optimizer=optimizer, order=order,
@@ -496,7 +503,13 @@ def _batch_losses(loss: Loss, m: int) -> dict:
     return {c + 1: sp.Add(*terms[c * size:(c + 1) * size]) / size for c in range(m)}
 
 
-def evaluate_field(mf: ModifiedField, loss: Loss) -> ModifiedField:
+def _losses_for(mf: ModifiedField, loss: Loss) -> dict:
+    if isinstance(mf.optimizer, SGD):
+        return _batch_losses(loss, mf.optimizer.batches)
+    return {0: loss.concrete}
+
+
+def evaluate_field(mf: ModifiedField, loss: Loss, evaluator: DifferentialEvaluator | None = None) -> ModifiedField:
     r"""Evaluate each order's tree sum on a concrete loss: :math:`f_p = \sum c(t) F_g(t)`.
 
     For SGD the batches are fixed contiguous groups of ``loss.terms`` (batch
@@ -509,11 +522,9 @@ def evaluate_field(mf: ModifiedField, loss: Loss) -> ModifiedField:
     """
     if not isinstance(loss, Loss):
         raise InputError("loss", loss, "must be a Loss")
-    if isinstance(mf.optimizer, SGD):
-        losses = _batch_losses(loss, mf.optimizer.batches)
-    else:
-        losses = {0: loss.concrete}
-    ev = DifferentialEvaluator(losses, loss.variables)
+    if not isinstance(mf, ModifiedField):
+        raise InputError("field", mf, "must be a ModifiedField (from modified_field)")
+    ev = evaluator or DifferentialEvaluator(_losses_for(mf, loss), loss.variables)
     terms = []
     for p in range(mf.order + 1):
         comps = [[] for _ in loss.variables]
@@ -525,6 +536,85 @@ def evaluate_field(mf: ModifiedField, loss: Loss) -> ModifiedField:
                 if e != 0:
                     comps[i].append(c * e)
         terms.append(sp.Matrix([sp.Add(*cs) for cs in comps]))
-    return ModifiedField("modified-field", mf.expr, mf.steps, mf.lhs, dict(mf.meta), optimizer=mf.optimizer,
-                         order=mf.order, time_scale=mf.time_scale, coefficients=mf.coefficients, loss=loss,
-                         terms=tuple(terms))
+    return replace(mf, loss=loss, terms=tuple(terms))
+
+
+def modified_loss(optimizer: Optimizer, loss: Loss, order: int, budget: float | None = 2.0) -> ModifiedField:
+    r"""The modified field on ``loss`` with a gradient certificate per order and,
+    when every term is a gradient, the modified loss :math:`\tilde E` with
+    :math:`\tilde f = -s\nabla\tilde E` (``s`` the time scale), verified by
+    differentiating.
+
+    >>> from analytic.models import linear2d
+    >>> mf = modified_loss(GD(H), linear2d(), 1)
+    >>> mf.certificates, mf.meta["potential_check"]
+    ((True, True), 'exact')
+    >>> sp.factor(mf.potential[1])
+    (w1**2 + w2**2)*(5*w1*w2 - 3)**2/100
+    """
+    mf = modified_field(optimizer, order)
+    ev = DifferentialEvaluator(_losses_for(mf, loss), loss.variables)
+    mf = evaluate_field(mf, loss, ev)
+    scale = mf.time_scale
+    base = sp.Add(*ev.losses.values()) / len(ev.losses)
+    certs, pots, reasons = [True], [base], ["the gradient flow of E (time scale s)"]
+    steps = list(mf.steps)
+    for p in range(1, order + 1):
+        weights = abstract_potential(mf.coefficients[p], scale)
+        if weights is not None:
+            certs.append(True)
+            pots.append(evaluate_potential(weights, ev))
+            reasons.append("abstract: a combination of gradients of free-tree scalars")
+            steps.append(Step(rf"\IRloss_{{{p}}}", _potential_latex(weights),
+                              f"f_{p} = -s grad E_{p}: solve for the free-tree weights"))
+            continue
+        cert, why = gradient_certificate(mf.terms[p], loss.variables, budget)
+        certs.append(cert)
+        reasons.append(why)
+        pot = homotopy_potential(-mf.terms[p] / scale, loss.variables, budget) if cert else None
+        pots.append(pot)
+        if pot is not None:
+            steps.append(Step(rf"\IRloss_{{{p}}}", pot, f"f_{p} is a gradient on this loss ({why}); integrate"))
+        else:
+            steps.append(Step(rf"\tilde f_{{{p}}}", r"\text{not a gradient}" if cert is False else r"\text{undecided}",
+                              f"gradient certificate: {why}", relation=":"))
+    total, check = None, None
+    if all(pt is not None for pt in pots):
+        total = sp.Add(*[H ** p * pt for p, pt in enumerate(pots)])
+        check = _verify_potential(total, mf.field(), scale, loss.variables, budget)
+        s_latex = "" if scale == 1 else sp.latex(scale)
+        steps.append(Step(r"\tilde\IRloss", total,
+                          f"the modified loss, checked by differentiating ({check})"))
+    meta = dict(mf.meta)
+    meta.update({"certificate_reasons": tuple(reasons), "potential_check": check})
+    return replace(mf, quantity="modified-loss", steps=tuple(steps), certificates=tuple(certs),
+                   potential=tuple(pots), modified_loss=total, meta=meta,
+                   expr=total if total is not None else mf.expr)
+
+
+def _potential_latex(weights) -> str:
+    parts = []
+    for tau, a in weights.items():
+        if a == 0:
+            continue
+        al = sp.latex(a)
+        if a.is_Add:
+            al = rf"\left({al}\right)"
+        parts.append(f"{al} {scalar_latex(tau)}")
+    return " + ".join(parts).replace("+ -", "- ") or "0"
+
+
+def _verify_potential(total, field, scale, variables, budget) -> str:
+    """Differentiate the potential and compare with the field: 'exact', 'numeric' or 'FAILED'."""
+    diff = [sp.diff(total, v) * (-scale) - field[i] for i, v in enumerate(variables)]
+    symbols = list(variables) + sorted(set().union(*[d.free_symbols for d in diff]) - set(variables),
+                                       key=lambda s: s.name)
+    try:
+        worst = max(with_budget(numeric_zero, budget, "potential check", d, symbols)[0] for d in diff)
+    except BudgetExceeded:
+        return "undecided"
+    if worst > 1e-15:
+        return "FAILED"
+    exact = with_budget(lambda: all(sp.simplify(sp.expand(d)) == 0 for d in diff), budget,
+                        "exact potential check", fallback=None)
+    return "exact" if exact else "numeric"

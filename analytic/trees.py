@@ -33,7 +33,7 @@ import sympy as sp
 from .errors import InputError
 
 __all__ = ["RootedTree", "LEAF", "trees_of_order", "trees_up_to", "partitions", "free_tree_key",
-           "rootings", "free_trees_of_order", "splittings", "recolor", "DifferentialEvaluator", "differential_str",
+           "rootings", "free_trees_of_order", "splittings", "recolor", "scalar_differential", "scalar_str", "scalar_latex", "DifferentialEvaluator", "differential_str",
            "differential_latex"]
 
 
@@ -413,3 +413,65 @@ def _subtree_members(nodes, root) -> list:
 def recolor(t: RootedTree, mapping: Mapping[int, int]) -> RootedTree:
     """``t`` with every node colour ``c`` replaced by ``mapping[c]``."""
     return RootedTree(tuple(recolor(c, mapping) for c in t.children), mapping[t.color])
+
+
+def scalar_differential(ev: "DifferentialEvaluator", t: RootedTree) -> sp.Expr:
+    r"""The scalar of the free tree underlying ``t``: every vertex of degree
+    :math:`k` is :math:`\nabla^k E`, every edge a contraction.  Rooted at the
+    root of ``t`` with children :math:`t_1..t_k`:
+    :math:`\varphi = \sum_j \partial_{j_1..j_k} E \prod_l F(t_l)_{j_l}`.
+    Its gradient is :math:`\sum_v F(t \text{ re-rooted at } v)`.
+
+    >>> x, y = sp.symbols("x y")
+    >>> ev = DifferentialEvaluator({0: x**2 + 3*y}, (x, y))
+    >>> scalar_differential(ev, RootedTree((LEAF,)))   # ||grad E||^2
+    4*x**2 + 9
+    """
+    d = len(ev.variables)
+    kids = [ev(c) for c in t.children]
+    terms = []
+    for js in itertools.product(range(d), repeat=len(kids)):
+        factors = [kids[l][j] for l, j in enumerate(js)]
+        if any(f == 0 for f in factors):
+            continue
+        p = ev.partial(t.color, tuple(sorted(js)))
+        if p != 0:
+            terms.append(sp.Mul(p, *factors))
+    return sp.Add(*terms)
+
+
+def scalar_str(t: RootedTree) -> str:
+    """Plain-text name of the free-tree scalar rooted as ``t`` (``|g|^2``, ``<g, H g>``...).
+
+    >>> scalar_str(RootedTree((LEAF,))), scalar_str(RootedTree((RootedTree((LEAF,)),)))
+    ('|g|^2', '<g, H g>')
+    """
+    c = _sub(t.color)
+    k = len(t.children)
+    if k == 0:
+        return f"E{c}"
+    args = [differential_str(s) for s in reversed(t.children)]
+    if k == 1:
+        return f"|g{c}|^2" if args[0] == f"g{c}" else f"<g{c}, {args[0]}>"
+    if k == 2:
+        return f"H{c}({args[0]}, {args[1]})"
+    return f"D{k}E{c}({', '.join(args)})"
+
+
+def scalar_latex(t: RootedTree) -> str:
+    r"""LaTeX of the free-tree scalar rooted as ``t``.
+
+    >>> scalar_latex(RootedTree((LEAF,)))
+    '\\|\\IRgrad\\|^2'
+    """
+    c = "" if t.color == 0 else f"_{{{t.color}}}"
+    k = len(t.children)
+    if k == 0:
+        return r"\IRloss" + c
+    args = [differential_latex(s) for s in reversed(t.children)]
+    if k == 1:
+        g = r"\IRgrad" + c
+        return rf"\|{g}\|^2" if args[0] == g else rf"\langle {g}, {args[0]}\rangle"
+    if k == 2:
+        return rf"\IRhess{c}\left({args[0]}, {args[1]}\right)"
+    return rf"\nabla^{{{k}}}\IRloss{c}\left({', '.join(args)}\right)"

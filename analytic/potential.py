@@ -1,0 +1,174 @@
+r"""Gradient-field certificates and modified losses.
+
+A term :math:`f_p` of a modified field is a gradient iff its Jacobian is
+symmetric (Poincaré lemma on a star-shaped domain).  Two routes decide it:
+
+* **Abstract** (every loss at once).  A free tree :math:`\tau` defines the
+  scalar :math:`\varphi(\tau)` (a vertex of degree :math:`k` is
+  :math:`\nabla^k E`, an edge a contraction); its gradient is the sum of the
+  rooted trees obtained by rooting :math:`\tau` at each vertex.  If
+  :math:`f_p = -s \sum_\tau a(\tau) \nabla\varphi(\tau)` has a solution ``a``
+  (a linear system over trees), :math:`f_p` is a gradient for every loss, with
+  potential :math:`E_p = \sum a(\tau)\varphi(\tau)`.  E.g. :math:`Hg = \nabla\tfrac12\|g\|^2`.
+* **Concrete** (one loss).  Otherwise the antisymmetric part
+  :math:`J - J^\top` of the evaluated term is tested: a value clearly nonzero
+  at a rational point (30-digit evaluation) decides *False*; an exact
+  simplification to zero within the budget decides *True*; otherwise the
+  answer is *None* (undecided).
+
+When every term up to ``K`` is a gradient the modified loss
+:math:`\tilde E = E + \sum_p h^p E_p` is returned, with
+:math:`\tilde f = -s \nabla \tilde E`, and checked by differentiating it.
+
+References: Barrett & Dherin, ICLR 2021; Ghosh et al., ICLR 2023; Hairer,
+Lubich & Wanner, GNI Ch. IX (modified equations of gradient systems).
+"""
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from .budget import with_budget
+from .errors import BudgetExceeded, InputError
+from .trees import DifferentialEvaluator, free_trees_of_order, rootings, scalar_differential
+
+__all__ = ["abstract_potential", "gradient_certificate", "numeric_zero", "homotopy_potential"]
+
+
+def abstract_potential(coefficients: dict, time_scale=1):
+    r"""Solve :math:`\sum_t c(t) F(t) = -s \sum_\tau a(\tau) \nabla\varphi(\tau)` for ``a``.
+
+    ``coefficients`` maps rooted trees (all of one order) to ``c(t)``.
+    Returns ``{free tree: a}`` or ``None`` when no potential exists for a
+    generic loss.
+
+    >>> from analytic.trees import RootedTree, LEAF
+    >>> pot = abstract_potential({RootedTree((LEAF,)): sp.Rational(-1, 2)})
+    >>> [(str(t), a) for t, a in pot.items()]
+    [('[•]', 1/4)]
+    """
+    trees = [t for t in coefficients]
+    if not trees:
+        return {}
+    n = trees[0].order
+    colors = tuple(sorted({c for t in trees for c in t.colors}))
+    free = list(free_trees_of_order(n, colors))
+    rooted = sorted(set(trees) | {r for tau in free for r in rootings(tau)})
+    index = {t: i for i, t in enumerate(rooted)}
+    M = sp.zeros(len(rooted), len(free))
+    for j, tau in enumerate(free):
+        for r in rootings(tau):
+            M[index[r], j] += 1
+    rhs = sp.Matrix([-coefficients.get(t, 0) / time_scale for t in rooted])
+    try:
+        sol, params = M.gauss_jordan_solve(rhs)
+    except ValueError:
+        return None
+    if params.shape[0]:
+        sol = sol.subs({p: 0 for p in params})
+    return {tau: sp.factor(sol[j]) if not sol[j].is_number else sol[j] for j, tau in enumerate(free)}
+
+
+def _sample_points(symbols, count=3):
+    """Deterministic rational sample points, away from obvious singularities."""
+    base = [sp.Rational(3, 7), sp.Rational(-5, 11), sp.Rational(13, 17), sp.Rational(7, 5)]
+    pts = []
+    for k in range(count):
+        pts.append({s: base[(i + k) % 4] + sp.Rational(k + 1, 19 + i) for i, s in enumerate(symbols)})
+    return pts
+
+
+def numeric_zero(expr, symbols, digits: int = 30, points: int = 3) -> tuple:
+    """Evaluate ``expr`` at rational points with ``digits`` digits.
+
+    Returns ``(max |value|, scale)`` where ``scale`` bounds the size of the
+    summands (so a relative test is possible).
+
+    >>> x = sp.Symbol("x")
+    >>> numeric_zero(sp.sin(x)**2 + sp.cos(x)**2 - 1, [x])[0] < 1e-25
+    True
+    """
+    symbols = list(symbols)
+    f = sp.lambdify(symbols, expr, modules="mpmath")
+    worst, scale = 0.0, 1.0
+    with mpmath.workdps(digits):
+        for pt in _sample_points(symbols, points):
+            args = [mpmath.mpf(pt[s].p) / pt[s].q for s in symbols]
+            try:
+                v = f(*args)
+            except (ZeroDivisionError, ValueError, OverflowError):
+                continue
+            worst = max(worst, float(abs(v)))
+    return worst, scale
+
+
+def gradient_certificate(vector, variables, budget: float | None = 2.0, extra_symbols=()):
+    r"""Is ``vector`` (a column Matrix in ``variables``) a gradient field?
+
+    Returns ``(True | False | None, reason)``.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> gradient_certificate(sp.Matrix([y, x]), (x, y))[0]
+    True
+    >>> gradient_certificate(sp.Matrix([y, -x]), (x, y))[0]
+    False
+    """
+    variables = tuple(variables)
+    vec = sp.Matrix(vector)
+    if vec.shape != (len(variables), 1):
+        raise InputError("vector", vec.shape, f"must be a column of length {len(variables)}")
+    d = len(variables)
+    pairs = [(i, j) for i in range(d) for j in range(i + 1, d)]
+    if not pairs:
+        return True, "one variable: every field is a gradient"
+    symbols = list(variables) + sorted(set().union(*[e.free_symbols for e in vec]) - set(variables),
+                                       key=lambda s: s.name)
+    asym = [sp.diff(vec[i], variables[j]) - sp.diff(vec[j], variables[i]) for i, j in pairs]
+    try:
+        for a in asym:
+            worst, _ = with_budget(numeric_zero, budget, "numeric antisymmetry test", a, symbols)
+            if worst > 1e-12:
+                return False, f"Jacobian asymmetry {worst:.3g} at a rational point (30 digits)"
+    except BudgetExceeded:
+        return None, "numeric test ran out of time"
+
+    def exact():
+        return all(sp.simplify(sp.expand(a)) == 0 for a in asym)
+    try:
+        ok = with_budget(exact, budget, "exact antisymmetry test")
+    except BudgetExceeded:
+        return None, "Jacobian asymmetry vanishes numerically; exact proof ran out of time"
+    if ok:
+        return True, "Jacobian asymmetry simplifies to 0"
+    return None, "Jacobian asymmetry vanishes numerically but did not simplify to 0"
+
+
+def homotopy_potential(vector, variables, budget: float | None = 2.0):
+    r"""A potential :math:`\varphi` with :math:`\nabla\varphi = F` for a gradient field ``F``:
+    :math:`\varphi(x) = \int_0^1 F(sx)\cdot x\, ds` (Poincaré), integrated by SymPy
+    within ``budget``.  Returns ``None`` if the integral is not found in time.
+
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> homotopy_potential(sp.Matrix([2*x, 3]), (x, y))
+    x**2 + 3*y
+    """
+    s = sp.Dummy("s", positive=True)
+    variables = tuple(variables)
+    sub = {v: s * v for v in variables}
+    integrand = sp.expand(sum((sp.Matrix(vector)[i].subs(sub) * v for i, v in enumerate(variables)),
+                              sp.Integer(0)))
+
+    def work():
+        res = sp.integrate(integrand, (s, 0, 1))
+        if res.has(sp.Integral):
+            return None
+        return sp.expand(res)
+    try:
+        return with_budget(work, budget, "potential by integration")
+    except BudgetExceeded:
+        return None
+
+
+def evaluate_potential(weights: dict, ev: DifferentialEvaluator):
+    r""":math:`\sum_\tau a(\tau)\varphi(\tau)` on a concrete loss."""
+    return sp.Add(*[a * scalar_differential(ev, tau) for tau, a in weights.items() if a != 0])

@@ -1,0 +1,92 @@
+"""``implreg derive modified-loss``: modified fields and losses by backward error analysis.
+
+JSON output::
+
+    {"optimizer", "order", "time_scale",
+     "terms": [{"order", "field": [str per variable], "abstract", "abstract_latex", "is_gradient"}],
+     "modified_loss": str | null, "latex": str}
+
+Expressions use SymPy's ``str`` form with ``h`` for the step size and
+``beta``, ``sigma`` for momentum and label noise.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from analytic.bea import H, modified_loss
+from analytic.errors import InputError
+from analytic.latex import Notation
+from analytic.optimizers import make_optimizer
+
+from .common import add_loss_arguments, loss_from_args
+
+OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "label-noise")
+
+
+def add_arguments(parser):
+    add_loss_arguments(parser)
+    g = parser.add_argument_group("optimizer")
+    g.add_argument("--optimizer", required=True, choices=OPTIMIZERS, help="the update rule")
+    g.add_argument("--order", required=True, type=int, metavar="K", help="highest power of h in the field")
+    g.add_argument("--beta", metavar="B", help="momentum (number such as 1/2, or a name; default symbolic beta)")
+    g.add_argument("--batches", type=int, metavar="M", help="SGD: number of mini-batches per epoch (default 2)")
+    g.add_argument("--noise", metavar="SIGMA", help="label noise: standard deviation (default symbolic sigma)")
+    g.add_argument("--budget", type=float, default=2.0, metavar="S",
+                   help="seconds per gradient certificate / potential check (default 2)")
+
+
+def _check_beta(optimizer):
+    beta = getattr(optimizer, "beta", 0)
+    if getattr(beta, "is_number", False) or isinstance(beta, (int, float)):
+        if not 0 <= float(beta) < 1:
+            raise InputError("--beta", str(beta), "must satisfy 0 <= beta < 1")
+
+
+def _label_noise(args, loss):
+    if importlib.util.find_spec("analytic.label_noise") is None:
+        raise InputError("--optimizer", "label-noise", "not available: analytic.label_noise is not installed")
+    module = importlib.import_module("analytic.label_noise")
+    optimizer = make_optimizer("label-noise", H, sigma=args.noise)
+    return module.modified_field(optimizer, loss, args.order)
+
+
+def run(args):
+    if args.order is None or args.order < 0:
+        raise InputError("--order", args.order, "must be a nonnegative integer")
+    if args.batches is not None and args.optimizer != "sgd":
+        raise InputError("--batches", args.batches, "only applies to --optimizer sgd")
+    if args.beta is not None and args.optimizer not in ("heavy-ball", "nesterov"):
+        raise InputError("--beta", args.beta, "only applies to heavy-ball and nesterov")
+    if args.noise is not None and args.optimizer != "label-noise":
+        raise InputError("--noise", args.noise, "only applies to label-noise")
+    loss = loss_from_args(args)
+    if args.optimizer == "label-noise":
+        result = _label_noise(args, loss)
+    else:
+        optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
+        _check_beta(optimizer)
+        result = modified_loss(optimizer, loss, args.order, budget=args.budget)
+    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
+    if not hasattr(result, "json_fields"):
+        return result
+    payload = result.json_fields()
+    payload["latex"] = result.derivation_latex(notation)
+    payload["text"] = _text(result)
+    return payload
+
+
+def _text(mf) -> str:
+    lines = [f"modified field of {mf.json_fields()['optimizer']} to order h^{mf.order}, time scale s = {mf.time_scale}"]
+    for p in range(mf.order + 1):
+        lines.append(f"f_{p} = {mf.abstract_str(p)}   [gradient: {mf.certificates[p]}]")
+        if mf.terms:
+            lines.append(f"    on the loss: {[str(e) for e in mf.terms[p]]}")
+    if mf.modified_loss is not None:
+        lines.append(f"modified loss (f~ = -s grad E~): E~ = {mf.modified_loss}")
+    else:
+        lines.append("no modified loss: some term is not (or not provably) a gradient")
+    return "\n".join(lines)
+
+
+DERIVE = {"modified-loss": (add_arguments, run)}
