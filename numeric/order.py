@@ -86,7 +86,7 @@ def flow_errors(fields: TreeFields, grad, weights, h, beta, x0, steps, start_on_
 
     ``weights[r, j]`` is the coefficient of tree ``j`` for row ``r`` *including*
     its power of ``h``; ``grad`` maps ``(n, d) -> (n, d)``.  With
-    ``start_on_flow`` the previous iterate is :math:`x_{-1} = X(-h)` (the flow
+    ``start_on_flow`` (a bool, or one per row) the previous iterate is :math:`x_{-1} = X(-h)` (the flow
     integrated backwards); otherwise :math:`x_{-1} = x_0`.  ``gamma`` (per row,
     default 0) moves the gradient to :math:`x_k + \gamma(x_k - x_{k-1})` (Nesterov).
 
@@ -106,10 +106,8 @@ def flow_errors(fields: TreeFields, grad, weights, h, beta, x0, steps, start_on_
     weights = np.asarray(weights, dtype=float)
     n = h.size
     X0 = np.broadcast_to(np.asarray(x0, dtype=float), (n, len(np.atleast_1d(x0)))).copy()
-    if start_on_flow:
-        prev = _rk4(fields, X0, weights, -h, substeps)
-    else:
-        prev = X0.copy()
+    on_flow = np.broadcast_to(np.asarray(start_on_flow, dtype=bool), (n,))
+    prev = np.where(on_flow[:, None], _rk4(fields, X0, weights, -h, substeps), X0)
     x, xp, X = X0.copy(), prev, X0.copy()
     err = np.zeros(n)
     total = int(steps.max())
