@@ -22,7 +22,7 @@ import numpy as np
 from analytic.errors import DivergenceError, InputError
 from .compile import compile_expr
 
-__all__ = ["loglog_slope", "TreeFields", "flow_errors", "FlowErrors"]
+__all__ = ["loglog_slope", "TreeFields", "flow_errors", "FlowErrors", "momentum_iterates"]
 
 
 def loglog_slope(hs, errors) -> float:
@@ -123,3 +123,30 @@ def flow_errors(fields: TreeFields, grad, weights, h, beta, x0, steps, start_on_
                 raise DivergenceError("iterates or modified flow", k)
             err = np.maximum(err, np.where(active, np.linalg.norm(x - X, axis=1), 0.0))
     return FlowErrors(err, x)
+
+
+def momentum_iterates(grad, h, beta, x0, steps: int, x_prev=None) -> np.ndarray:
+    r"""Iterates of :math:`x_{k+1} = x_k + \beta(x_k - x_{k-1}) - h\nabla E(x_k)` for
+    several ``(h, beta)`` rows at once, all from ``x0``; ``x_prev=None`` means
+    :math:`x_{-1} = x_0`.  Returns ``xs[k, row, :]`` for ``k = 0..steps``;
+    raises :class:`DivergenceError` at the first non-finite step.
+
+    >>> xs = momentum_iterates(lambda X: X, [0.1, 0.1], [0.0, 0.5], [1.0], 2)
+    >>> xs[:, :, 0].round(4).tolist()
+    [[1.0, 1.0], [0.9, 0.9], [0.81, 0.76]]
+    """
+    h = np.atleast_1d(np.asarray(h, dtype=float))
+    beta = np.atleast_1d(np.asarray(beta, dtype=float))
+    if h.shape != beta.shape:
+        raise InputError("beta", beta.shape, f"must match h's shape {h.shape}")
+    x = np.broadcast_to(np.asarray(x0, dtype=float), (h.size, np.size(x0))).copy()
+    xp = x.copy() if x_prev is None else np.broadcast_to(np.asarray(x_prev, dtype=float), x.shape).copy()
+    out = np.empty((steps + 1,) + x.shape)
+    out[0] = x
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            x, xp = x + beta[:, None] * (x - xp) - h[:, None] * grad(x), x
+            if not np.isfinite(x).all():
+                raise DivergenceError("momentum iterates", k)
+            out[k] = x
+    return out
