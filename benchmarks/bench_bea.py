@@ -19,7 +19,7 @@ import time
 import numpy as np
 import sympy as sp
 
-from analytic import bea, trees
+from analytic import bea_coefficients, trees
 from analytic.bea import H, evaluate_field, modified_field
 from analytic.loss import Loss
 from analytic.models import sigmoid2d
@@ -31,7 +31,7 @@ def _clear():
     clear_cache()                     # SymPy memoizes diff/construction: start cold, like bseries
     for f in (trees.trees_of_order, trees.partitions, trees.rootings, trees.free_trees_of_order,
               trees.splittings, trees._labelled, trees._symmetry, trees._density,
-              bea._momentum_b, bea._sgd_b):
+              bea_coefficients._momentum_b, bea_coefficients._sgd_b):
         f.cache_clear()
 
 
