@@ -36,13 +36,6 @@ def add_arguments(parser):
                    help="seconds per gradient certificate / potential check (default 2)")
 
 
-def _check_beta(optimizer):
-    beta = getattr(optimizer, "beta", 0)
-    if getattr(beta, "is_number", False) or isinstance(beta, (int, float)):
-        if not 0 <= float(beta) < 1:
-            raise InputError("--beta", str(beta), "must satisfy 0 <= beta < 1")
-
-
 def _label_noise(args, loss):
     if importlib.util.find_spec("analytic.label_noise") is None:
         raise InputError("--optimizer", "label-noise", "not available: analytic.label_noise is not installed")
@@ -64,8 +57,12 @@ def run(args):
     if args.optimizer == "label-noise":
         result = _label_noise(args, loss)
     else:
-        optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
-        _check_beta(optimizer)
+        try:
+            optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
+        except InputError as exc:
+            if exc.argument in ("beta", "batches"):
+                raise InputError(f"--{exc.argument}", getattr(args, exc.argument), exc.reason) from None
+            raise
         result = modified_loss(optimizer, loss, args.order, budget=args.budget)
     notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
     if not hasattr(result, "json_fields"):
