@@ -58,7 +58,7 @@ from .result import Result, Step
 from .trees import DifferentialEvaluator, differential_latex, differential_str, scalar_latex
 
 __all__ = ["H", "ModifiedField", "modified_field", "evaluate_field", "tree_coefficients",
-           "sgd_tree_coefficients", "modified_loss", "MAX_ORDER", "MAX_SGD_TREES"]
+           "sgd_tree_coefficients", "modified_loss", "simplify_field", "MAX_ORDER", "MAX_SGD_TREES"]
 
 
 # -- the result object ---------------------------------------------------------------
@@ -316,6 +316,37 @@ def modified_loss(optimizer: Optimizer, loss: Loss, order: int, budget: float | 
     meta.update({"certificate_reasons": tuple(reasons), "potential_check": check})
     return replace(mf, quantity="modified-loss", steps=tuple(steps), certificates=tuple(certs),
                    potential=tuple(pots), modified_loss=total, meta=meta,
+                   expr=total if total is not None else mf.expr)
+
+
+def simplify_field(mf: ModifiedField, budget: float | None = 5.0) -> ModifiedField:
+    r"""Optional tidy-up of the concrete terms (and the modified loss), each
+    within ``budget`` seconds; a term whose simplification runs out of time is
+    kept as it was.  ``meta["simplified"]`` lists, per order, whether it finished.
+
+    >>> from analytic.models import linear2d
+    >>> from analytic.optimizers import GD
+    >>> s = simplify_field(evaluate_field(modified_field(GD(H), 1), linear2d()))
+    >>> s.terms[1].T, s.meta["simplified"]
+    (Matrix([[-(5*w1*w2 - 3)*(10*w1**2*w2 - 3*w1 + 5*w2**3)/50, -(5*w1*w2 - 3)*(5*w1**3 + 10*w1*w2**2 - 3*w2)/50]]), (True, True))
+    """
+    if not mf.terms:
+        raise InputError("field", mf.quantity, "abstract field: evaluate it on a loss first")
+    done, terms = [], []
+    for term in mf.terms:
+        try:
+            terms.append(with_budget(lambda: term.applyfunc(lambda e: sp.factor(sp.cancel(e))), budget,
+                                     "simplification"))
+            done.append(True)
+        except BudgetExceeded:
+            terms.append(term)
+            done.append(False)
+    total = mf.modified_loss
+    if total is not None:
+        total = with_budget(lambda: sp.collect(sp.factor_terms(total), H), budget, "simplification", fallback=total)
+    meta = dict(mf.meta)
+    meta["simplified"] = tuple(done)
+    return replace(mf, terms=tuple(terms), modified_loss=total, meta=meta,
                    expr=total if total is not None else mf.expr)
 
 

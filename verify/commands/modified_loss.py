@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from analytic.bea import H, modified_loss
+from analytic.bea import H, modified_loss, simplify_field
 from analytic.errors import InputError
 from analytic.latex import Notation
 from analytic.optimizers import make_optimizer
@@ -34,6 +34,8 @@ def add_arguments(parser):
     g.add_argument("--noise", metavar="SIGMA", help="label noise: standard deviation (default symbolic sigma)")
     g.add_argument("--budget", type=float, default=2.0, metavar="S",
                    help="seconds per gradient certificate / potential check (default 2)")
+    g.add_argument("--simplify", type=float, default=0.0, metavar="S",
+                   help="optional simplification of each term, S seconds each (default 0: off)")
 
 
 def _label_noise(args, loss):
@@ -64,6 +66,8 @@ def run(args):
                 raise InputError(f"--{exc.argument}", getattr(args, exc.argument), exc.reason) from None
             raise
         result = modified_loss(optimizer, loss, args.order, budget=args.budget)
+        if args.simplify and args.simplify > 0:
+            result = simplify_field(result, args.simplify)
     notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
     if not hasattr(result, "json_fields"):
         return result
