@@ -121,8 +121,9 @@ def _draw(loss, gn2, path_E, path_R, trajectories, name):
     curve = global_minima(loss).expr[0]
     w1s, w2s = loss.variables
     if curve.lhs == w2s:
-        xs = g1[(g1 > 0.61) if loss.name == "sigmoid2d" else (np.abs(g1) > 1e-3)]
+        xs = g1[g1 > (0.61 if loss.name == "sigmoid2d" else 0.02)]     # the branch with w1 > 0
         ys = compile_expr(curve.rhs, (w1s,))(xs[:, None])
+        ys = np.where((ys > g2[0] - 1) & (ys < g2[-1] + 1), ys, np.nan)
         ax.plot(xs, ys, "k--", lw=1, label="global minima")
     ax.plot(path_E[:, 0], path_E[:, 1], color="tab:blue", lw=2, label=r"gradient flow of $E$")
     ax.plot(path_R[:, 0], path_R[:, 1], color="tab:red", lw=2, label=r"gradient flow of $\|\nabla E\|^2$")
