@@ -123,6 +123,17 @@ class ModifiedField(Result):
         hp = "" if p == 0 else ("h" if p == 1 else f"h^{{{p}}}")
         return f"{hp}\\left({out}\\right)" if hp else out
 
+    def abstract_certificates(self) -> tuple:
+        """Per order: True if the term is a gradient for every loss (free-tree
+        potential exists), False if it is not for a generic loss.
+
+        >>> from analytic.optimizers import GD
+        >>> modified_field(GD(H), 2).abstract_certificates()
+        (True, True, False)
+        """
+        return (True,) + tuple(abstract_potential(self.coefficients[p], self.time_scale) is not None
+                               for p in range(1, self.order + 1))
+
     def field(self, upto: int | None = None):
         """The concrete truncated field :math:`\\sum_{p \\le upto} h^p f_p` (Matrix)."""
         if not self.terms:
@@ -140,6 +151,7 @@ class ModifiedField(Result):
 
     def json_fields(self) -> dict:
         """The JSON schema of ``implreg derive modified-loss``."""
+        certificates = self.certificates or self.abstract_certificates()
         terms = []
         for p in range(self.order + 1):
             terms.append({
@@ -147,7 +159,7 @@ class ModifiedField(Result):
                 "field": [str(e) for e in self.terms[p]] if self.terms else [],
                 "abstract": self.abstract_str(p),
                 "abstract_latex": self.abstract_latex(p),
-                "is_gradient": self.certificates[p] if self.certificates else None,
+                "is_gradient": certificates[p],
             })
         return {"optimizer": _optimizer_name(self.optimizer), "order": self.order,
                 "time_scale": str(self.time_scale), "terms": terms,

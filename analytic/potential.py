@@ -60,6 +60,10 @@ def abstract_potential(coefficients: dict, time_scale=1):
         for r in rootings(tau):
             M[index[r], j] += 1
     rhs = sp.Matrix([-coefficients.get(t, 0) / time_scale for t in rooted])
+    # solvable iff rhs is orthogonal to the left null space of the (integer) matrix M
+    for n in M.T.nullspace():
+        if sp.cancel(sp.together((n.T * rhs)[0])) != 0:
+            return None
     try:
         sol, params = M.gauss_jordan_solve(rhs)
     except ValueError:

@@ -130,6 +130,9 @@ def test_sgd_general_order_matches_epoch_average():
 
 
 def test_certificates():
+    # abstract level: order 1 is a gradient for every loss, order 2 not for a generic one
+    assert modified_field(GD(H), 2).abstract_certificates() == (True, True, False)
+    assert modified_field(SGD(H, 2), 1).abstract_certificates() == (True, True)
     # GD order 2 is not a gradient on linear2d, but is on a quadratic (T = 0)
     mf = modified_loss(GD(H), linear2d(), 2)
     assert mf.certificates == (True, True, False) and mf.modified_loss is None
