@@ -106,7 +106,8 @@ class ModifiedField(Result):
         for t, c in self.coefficients[p].items():
             if c == 0:
                 continue
-            cl = sp.latex(c)
+            num, rest = c.as_coeff_Mul()
+            cl = sp.latex(c if rest == 1 else sp.Mul(num, rest))      # -P/(12 (1-beta)^5), not nested fractions
             if c.is_Add:
                 cl = rf"\left({cl}\right)"
             sign = ""
@@ -182,7 +183,7 @@ def _expansion_steps(optimizer) -> list:
             Step(r"\mathbb{E}_\pi\, x_{k+m}", r"x + \sum_{t} \IRstep^{|t|} \frac{\bar a(t)}{\sigma(t)} F(t)(x)",
                  "compose the Euler B-series (HLW Thm III.1.10) and average over the orderings"),
             Step(r"X(t + m\IRstep)", r"x + \sum_{t} \IRstep^{|t|} \frac{(b \star e_m)(t)}{\sigma(t)} F(t)(x)",
-                 "flow of the modified field over one epoch (substitution law), e_m(t) = m^|t|/gamma(t)"),
+                 "flow of the modified field over one epoch (substitution law), e_m(t) = m to the power |t| over gamma(t)"),
         ]
     beta, gamma = momentum_parameters(optimizer)
     rule = r"x_{k+1} = x_k - \IRstep\nabla\IRloss(x_k)"

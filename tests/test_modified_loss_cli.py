@@ -74,3 +74,19 @@ def test_label_noise_dispatch(capsys):
         assert code == 2 and "not available" in err
     else:
         assert code == 0
+
+
+def test_latex_derivations_compile_with_pdflatex(capsys, tmp_path):
+    import subprocess
+    from analytic.latex import Notation
+    bodies = []
+    for argv in (["--optimizer", "sgd", "--batches", "3", "--model", "least_squares", "--order", "2"],
+                 ["--optimizer", "nesterov", "--model", "sigmoid2d", "--order", "2", "--eta"]):
+        assert main(["derive", "modified-loss", *argv, "--format", "latex"]) == 0
+        bodies.append(capsys.readouterr().out)
+    doc = (r"\documentclass{article}\usepackage{amsmath,amssymb}" + Notation().preamble()
+           + r"\begin{document}" + "\n".join(bodies) + r"\end{document}")
+    (tmp_path / "doc.tex").write_text(doc)
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
