@@ -68,12 +68,14 @@ def test_bad_arguments_exit_2(capsys):
 
 
 def test_label_noise_dispatch(capsys):
-    code = main(["derive", "modified-loss", "--optimizer", "label-noise", "--model", "linear2d", "--order", "1"])
-    err = capsys.readouterr().err
+    argv = ["derive", "modified-loss", "--optimizer", "label-noise", "--model", "linear2d", "--order", "1",
+            "--format", "json"]
     if importlib.util.find_spec("analytic.label_noise") is None:
-        assert code == 2 and "not available" in err
+        assert main(argv) == 2 and "not available" in capsys.readouterr().err
     else:
-        assert code == 0
+        out = _json(capsys, argv)
+        assert out["optimizer"] == "label-noise" and [t["order"] for t in out["terms"]] == [0, 1]
+        assert "sigma" in out["modified_loss"]
 
 
 def test_latex_derivations_compile_with_pdflatex(capsys, tmp_path):

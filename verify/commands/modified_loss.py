@@ -38,12 +38,25 @@ def add_arguments(parser):
                    help="optional simplification of each term, S seconds each (default 0: off)")
 
 
-def _label_noise(args, loss):
+def _label_noise(args, loss, notation):
+    """Dispatch to :func:`analytic.label_noise.modified_field` (built separately),
+    whose Result carries the JSON fields in ``meta``."""
     if importlib.util.find_spec("analytic.label_noise") is None:
         raise InputError("--optimizer", "label-noise", "not available: analytic.label_noise is not installed")
     module = importlib.import_module("analytic.label_noise")
-    optimizer = make_optimizer("label-noise", H, sigma=args.noise)
-    return module.modified_field(optimizer, loss, args.order)
+    sigma = make_optimizer("label-noise", H, sigma=args.noise).sigma          # validates --noise
+    result = module.modified_field(loss, H, sigma, order=args.order, certificate_budget=args.budget)
+    meta = result.meta
+    terms = [{k: ([str(e) for e in v] if k == "field" else v) for k, v in t.items()} for t in meta.get("terms", [])]
+    modified = meta.get("modified_loss")
+    payload = {"optimizer": "label-noise", "order": args.order, "time_scale": str(meta.get("time_scale", 1)),
+               "terms": terms, "modified_loss": None if modified is None else str(modified),
+               "latex": result.derivation_latex(notation)}
+    lines = [f"expected modified field of GD with label noise, order h^{args.order}"]
+    lines += [f"f_{t['order']} = {t['abstract']}   [gradient: {t['is_gradient']}]" for t in terms]
+    lines.append(f"modified loss: {payload['modified_loss']}")
+    payload["text"] = "\n".join(lines)
+    return payload
 
 
 def run(args):
@@ -56,8 +69,9 @@ def run(args):
     if args.noise is not None and args.optimizer != "label-noise":
         raise InputError("--noise", args.noise, "only applies to label-noise")
     loss = loss_from_args(args)
+    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
     if args.optimizer == "label-noise":
-        result = _label_noise(args, loss)
+        return _label_noise(args, loss, notation)
     else:
         try:
             optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
@@ -68,9 +82,6 @@ def run(args):
         result = modified_loss(optimizer, loss, args.order, budget=args.budget)
         if args.simplify and args.simplify > 0:
             result = simplify_field(result, args.simplify)
-    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
-    if not hasattr(result, "json_fields"):
-        return result
     payload = result.json_fields()
     payload["latex"] = result.derivation_latex(notation)
     payload["text"] = _text(result)
