@@ -101,7 +101,12 @@ class ModifiedField(Result):
         return f"{hp}({body})"
 
     def abstract_latex(self, p: int) -> str:
-        r"""LaTeX of ``f_p`` (placeholders for :math:`\nabla E` etc.)."""
+        r"""LaTeX of ``f_p`` (placeholders for :math:`\nabla E` etc.).
+
+        >>> from analytic.optimizers import GD
+        >>> modified_field(GD(H), 1).abstract_latex(1)
+        'h\\left(-\\frac{1}{2} \\IRhess \\IRgrad\\right)'
+        """
         parts = []
         for t, c in self.coefficients[p].items():
             if c == 0:

@@ -32,7 +32,7 @@ from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .trees import DifferentialEvaluator, free_trees_of_order, rootings, scalar_differential
 
-__all__ = ["abstract_potential", "gradient_certificate", "numeric_zero", "homotopy_potential"]
+__all__ = ["abstract_potential", "gradient_certificate", "numeric_zero", "homotopy_potential", "evaluate_potential"]
 
 
 def abstract_potential(coefficients: dict, time_scale=1):
@@ -174,5 +174,11 @@ def homotopy_potential(vector, variables, budget: float | None = 2.0):
 
 
 def evaluate_potential(weights: dict, ev: DifferentialEvaluator):
-    r""":math:`\sum_\tau a(\tau)\varphi(\tau)` on a concrete loss."""
+    r""":math:`\sum_\tau a(\tau)\varphi(\tau)` on a concrete loss.
+
+    >>> from analytic.trees import RootedTree, LEAF
+    >>> x = sp.Symbol("x")
+    >>> evaluate_potential({RootedTree((LEAF,)): sp.Rational(1, 4)}, DifferentialEvaluator({0: x**2}, (x,)))
+    x**2
+    """
     return sp.Add(*[a * scalar_differential(ev, tau) for tau, a in weights.items() if a != 0])

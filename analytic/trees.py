@@ -240,7 +240,12 @@ def rootings(t: RootedTree) -> tuple:
 
 
 def free_tree_key(t: RootedTree) -> RootedTree:
-    """A canonical representative of the free (unrooted) tree underlying ``t``."""
+    """A canonical representative of the free (unrooted) tree underlying ``t``
+    (the smallest of its rootings; Harary, *Graph Theory*, Ch. 4).
+
+    >>> free_tree_key(RootedTree((RootedTree((LEAF,)),))) == free_tree_key(RootedTree((LEAF, LEAF)))
+    True
+    """
     return min(rootings(t))
 
 
@@ -411,7 +416,11 @@ def _subtree_members(nodes, root) -> list:
 
 
 def recolor(t: RootedTree, mapping: Mapping[int, int]) -> RootedTree:
-    """``t`` with every node colour ``c`` replaced by ``mapping[c]``."""
+    """``t`` with every node colour ``c`` replaced by ``mapping[c]``.
+
+    >>> str(recolor(RootedTree((LEAF,)), {0: 2}))
+    '[•2]2'
+    """
     return RootedTree(tuple(recolor(c, mapping) for c in t.children), mapping[t.color])
 
 
