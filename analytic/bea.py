@@ -162,14 +162,14 @@ class ModifiedField(Result):
         for p in range(self.order + 1):
             terms.append({
                 "order": p,
-                "field": [str(e) for e in self.terms[p]] if self.terms else [],
+                "field": [sp.sstr(e, order="none") for e in self.terms[p]] if self.terms else [],
                 "abstract": self.abstract_str(p),
                 "abstract_latex": self.abstract_latex(p),
                 "is_gradient": certificates[p],
             })
         return {"optimizer": _optimizer_name(self.optimizer), "order": self.order,
                 "time_scale": str(self.time_scale), "terms": terms,
-                "modified_loss": None if self.modified_loss is None else str(self.modified_loss),
+                "modified_loss": None if self.modified_loss is None else sp.sstr(self.modified_loss, order="none"),
                 "latex": self.derivation_latex()}
 
 

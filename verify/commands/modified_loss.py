@@ -84,18 +84,19 @@ def run(args):
             result = simplify_field(result, args.simplify)
     payload = result.json_fields()
     payload["latex"] = result.derivation_latex(notation)
-    payload["text"] = _text(result)
+    payload["text"] = _text(payload)
     return payload
 
 
-def _text(mf) -> str:
-    lines = [f"modified field of {mf.json_fields()['optimizer']} to order h^{mf.order}, time scale s = {mf.time_scale}"]
-    for p in range(mf.order + 1):
-        lines.append(f"f_{p} = {mf.abstract_str(p)}   [gradient: {mf.certificates[p]}]")
-        if mf.terms:
-            lines.append(f"    on the loss: {[str(e) for e in mf.terms[p]]}")
-    if mf.modified_loss is not None:
-        lines.append(f"modified loss (f~ = -s grad E~): E~ = {mf.modified_loss}")
+def _text(payload) -> str:
+    lines = [f"modified field of {payload['optimizer']} to order h^{payload['order']}, "
+             f"time scale s = {payload['time_scale']}"]
+    for term in payload["terms"]:
+        lines.append(f"f_{term['order']} = {term['abstract']}   [gradient: {term['is_gradient']}]")
+        if term["field"]:
+            lines.append(f"    on the loss: {term['field']}")
+    if payload["modified_loss"] is not None:
+        lines.append(f"modified loss (f~ = -s grad E~): E~ = {payload['modified_loss']}")
     else:
         lines.append("no modified loss: some term is not (or not provably) a gradient")
     return "\n".join(lines)
