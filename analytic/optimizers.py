@@ -92,13 +92,21 @@ class HeavyBall(Optimizer):
 
     >>> HeavyBall(0.1, 0.5).update(1.0, 0.5, lambda x: 2 * x)
     1.05
+    >>> HeavyBall(0.1, 1)
+    Traceback (most recent call last):
+    ...
+    analytic.errors.InputError: argument 'beta' = 1: momentum must satisfy 0 <= beta < 1
     """
 
     beta: object = 0
 
     def __post_init__(self):
         super().__post_init__()
-        object.__setattr__(self, "beta", _real("beta", self.beta))
+        beta = _real("beta", self.beta)
+        if not isinstance(beta, sp.Basic) or beta.is_number:
+            if not 0 <= float(beta) < 1:
+                raise InputError("beta", self.beta, "momentum must satisfy 0 <= beta < 1")
+        object.__setattr__(self, "beta", beta)
 
     steps_back = 2
 

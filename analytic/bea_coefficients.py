@@ -1,0 +1,299 @@
+r"""Coefficient level of backward error analysis: B-series matching, loss-agnostic.
+
+For the momentum family :math:`x_{k+1} = x_k + \beta(x_k - x_{k-1}) + h f(x_k + \gamma(x_k - x_{k-1}))`
+the coefficients :math:`b(t)` of the modified field solve, tree by tree,
+:math:`(1-\beta) b(t) = c'(t) - R_+(t) - \beta R_-(t)` (see :mod:`analytic.bea`);
+for SGD, the averaged composition of Euler steps over coloured trees is matched
+against the flow over one epoch.
+
+References: Hairer, Lubich & Wanner, GNI Ch. III and IX; Chartier, Hairer &
+Vilmart, Found. Comput. Math. 10 (2010).
+"""
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+from functools import lru_cache
+from typing import Mapping
+
+import sympy as sp
+
+from .errors import InputError
+from .loss import symbol
+from .optimizers import GD, SGD, HeavyBall, LabelNoise, Nesterov, Optimizer
+from .trees import RootedTree, partitions, recolor, splittings, trees_of_order
+
+__all__ = ["H", "MAX_ORDER", "MAX_SGD_TREES", "tree_coefficients", "sgd_tree_coefficients",
+           "momentum_parameters", "check_order"]
+
+#: the step-size symbol used in every modified field
+H = symbol("h")
+#: largest order accepted
+MAX_ORDER = 8
+#: bound on the number of coloured trees for SGD (m colours grow like m^(K+1))
+MAX_SGD_TREES = 4000
+
+
+def _clean(expr):
+    """Cheap normal form of a coefficient (rational in beta)."""
+    expr = sp.sympify(expr)
+    if expr.is_Rational:
+        return expr
+    return sp.factor(sp.cancel(expr))
+
+
+# -- coefficient level: momentum family --------------------------------------------
+
+def _flow_coefficient(t: RootedTree, b: Mapping, sign: int, scale=1, skip_trivial=True, one=None):
+    r""":math:`\sum_p (\mathrm{sign}\cdot\mathrm{scale})^{\#forest} \prod b(s)/\gamma(skel)` over
+    the partitions of ``t`` (the trivial one left out when ``skip_trivial``).
+
+    ``one`` is the unit of the coefficient ring (SymPy ``Integer(1)`` by default,
+    or a polynomial-domain element for speed)."""
+    one = sp.Integer(1) if one is None else one
+    total = one * 0
+    for forest, skel in partitions(t):
+        if skip_trivial and len(forest) == 1:
+            continue
+        prod = one * (sign * scale) ** len(forest)
+        for s in forest:
+            prod = prod * b[s]
+        total += prod / skel.density if isinstance(one, sp.Basic) else prod * (one / skel.density)
+    return total
+
+
+class _Laurent:
+    """Laurent polynomial in ``delta = 1 - beta`` with rational coefficients.
+
+    Every momentum coefficient has the form :math:`P(\beta)/(1-\beta)^k`, so this
+    ring holds them all with no gcd work (a fraction field is ~100x slower)."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c):
+        self.c = {k: v for k, v in c.items() if v}
+
+    @staticmethod
+    def const(v):
+        return _Laurent({0: Fraction(v)})
+
+    def __add__(self, o):
+        o = o if isinstance(o, _Laurent) else _Laurent.const(o)
+        out = dict(self.c)
+        for k, v in o.c.items():
+            out[k] = out.get(k, 0) + v
+        return _Laurent(out)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return _Laurent({k: -v for k, v in self.c.items()})
+
+    def __sub__(self, o):
+        return self + (-(o if isinstance(o, _Laurent) else _Laurent.const(o)))
+
+    def __mul__(self, o):
+        if not isinstance(o, _Laurent):
+            o = Fraction(o)
+            return _Laurent({k: v * o for k, v in self.c.items()})
+        out: dict = {}
+        for k1, v1 in self.c.items():
+            for k2, v2 in o.c.items():
+                out[k1 + k2] = out.get(k1 + k2, 0) + v1 * v2
+        return _Laurent(out)
+
+    __rmul__ = __mul__
+
+    def shift(self, k):
+        """Multiply by ``delta**k``."""
+        return _Laurent({e + k: v for e, v in self.c.items()})
+
+    def to_sympy(self, beta, factor=1):
+        """``factor * self`` as ``P(beta) / (1 - beta)**k`` with ``P`` expanded."""
+        if not self.c:
+            return sp.Integer(0)
+        low = min(min(self.c), 0)
+        num = sp.Poly(0, beta)
+        one_minus = sp.Poly(1 - beta, beta)
+        for k, v in self.c.items():
+            num += one_minus ** (k - low) * sp.Rational(v.numerator, v.denominator)
+        num = num * sp.nsimplify(factor)
+        den, num = num.clear_denoms(convert=True)
+        content, prim = num.primitive()
+        content = sp.Rational(content, den)
+        lead = prim.LC()
+        if lead < 0:
+            content, prim = -content, -prim
+        return _keep(content, prim.as_expr() / (1 - beta) ** (-low))
+
+
+def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int):
+    """The matching recursion, in ``_Laurent`` (symbolic beta) or exact numbers."""
+    if beta_is_symbol:
+        one = _Laurent.const(1)
+        kb = one - one.shift(1)                      # beta = 1 - delta
+        kg = kb if gamma_is_beta else one * 0
+        divide = lambda v: v.shift(-1)               # / (1 - beta) = / delta
+        over = lambda v, n: v * Fraction(1, n)
+        is_zero = lambda v: not v.c
+    else:
+        one = sp.Integer(1)
+        kb = sp.sympify(beta)
+        kg = kb if gamma_is_beta else sp.Integer(0)
+        divide = lambda v: v / (1 - kb)
+        over = lambda v, n: v / n
+        is_zero = lambda v: v == 0
+    momentum = not (is_zero(kb) and is_zero(kg))
+    b: dict = {}
+    a_minus: dict = {}
+    eqs: list = []
+
+    def flow(t, sign):
+        total = one * 0
+        for forest, skel in partitions(t):
+            if len(forest) == 1:
+                continue
+            prod = one * sign ** len(forest)
+            for s in forest:
+                prod = prod * b[s]
+            total = total + over(prod, skel.density)
+        return total
+
+    for n in range(1, order + 2):
+        for t in trees_of_order(n):
+            r_plus = flow(t, +1)
+            r_minus = flow(t, -1) if momentum else one * 0
+            c_prime = one
+            for child in t.children:
+                c_prime = c_prime * (-(kg * a_minus[child]))
+            value = divide(c_prime - r_plus - kb * r_minus)
+            b[t] = value
+            a_minus[t] = -value + r_minus
+            eqs.append((t, c_prime, r_plus, r_minus, value))
+    return b, eqs
+
+
+@lru_cache(maxsize=64)
+def _momentum_b(beta, gamma, order: int) -> tuple:
+    """``b(t)`` for all trees up to ``order + 1`` nodes, plus the matching
+    equations ``(t, c'(t), R_+(t), R_-(t), b(t))``."""
+    beta = sp.sympify(beta)
+    gamma = sp.sympify(gamma)
+    if gamma != 0 and gamma != beta:
+        raise InputError("gamma", gamma, "must be 0 (heavy ball) or beta (Nesterov)")
+    symbolic = not beta.is_number
+    b, eqs = _solve_momentum(symbolic, beta, gamma != 0, order)
+    if symbolic:
+        conv = lambda v: v.to_sympy(beta)
+    else:
+        conv = lambda v: sp.nsimplify(v) if isinstance(v, Fraction) else v
+    return (tuple((t, conv(v)) for t, v in b.items()),
+            tuple((t, conv(c), conv(rp), conv(rm), conv(v)) for t, c, rp, rm, v in eqs))
+
+
+def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
+    r"""Coefficients :math:`c(t)` of :math:`h^{|t|-1} F_g(t)` in the modified field.
+
+    >>> c = tree_coefficients(GD(H), 2)
+    >>> [(str(t), v) for t, v in c.items()]
+    [('•', -1), ('[•]', -1/2), ('[•, •]', -1/12), ('[[•]]', -1/3)]
+    """
+    check_order(order)
+    if isinstance(optimizer, SGD):
+        return sgd_tree_coefficients(optimizer.batches, order)
+    if isinstance(optimizer, LabelNoise):
+        raise InputError("optimizer", optimizer, "label noise is handled by analytic.label_noise")
+    beta, gamma = momentum_parameters(optimizer)
+    pairs, _ = _momentum_b(beta, gamma, order)
+    return {t: _scaled(v, sp.Rational((-1) ** t.order, t.symmetry)) for t, v in pairs}
+
+
+def _scaled(v, r):
+    """``r * v`` keeping the form ``c * P(beta) / (1 - beta)**k``."""
+    if v.is_number:
+        return r * v
+    c, rest = v.as_coeff_Mul()
+    return _keep(r * c, rest)
+
+
+def _keep(c, rest):
+    """``c * rest`` without distributing the number ``c`` over a sum."""
+    if c == 1:
+        return rest
+    if c == -1 and not rest.is_Add:
+        return -rest
+    return sp.Mul(c, rest, evaluate=False)
+
+
+def momentum_parameters(optimizer):
+    if isinstance(optimizer, Nesterov):
+        return sp.sympify(optimizer.beta), sp.sympify(optimizer.beta)
+    if isinstance(optimizer, HeavyBall):
+        return sp.sympify(optimizer.beta), sp.Integer(0)
+    if isinstance(optimizer, GD) or type(optimizer) is Optimizer:
+        return sp.Integer(0), sp.Integer(0)
+    raise InputError("optimizer", optimizer, "must be GD, HeavyBall, Nesterov or SGD")
+
+
+def check_order(order):
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= MAX_ORDER:
+        raise InputError("order", order, f"must be an integer between 0 and {MAX_ORDER}")
+
+
+# -- coefficient level: SGD ---------------------------------------------------------------
+
+def _compose(a: Mapping, b: Mapping, t: RootedTree):
+    total = sp.Integer(0)
+    for trunk, pruned in splittings(t):
+        term = sp.Integer(1) if trunk is None else b.get(trunk, 0)
+        if term == 0:
+            continue
+        for u in pruned:
+            term = term * a.get(u, 0)
+            if term == 0:
+                break
+        total += term
+    return total
+
+
+@lru_cache(maxsize=16)
+def _sgd_b(m: int, order: int) -> tuple:
+    colors = tuple(range(1, m + 1))
+    forest = [t for n in range(1, order + 2) for t in trees_of_order(n, colors)]
+    if len(forest) > MAX_SGD_TREES:
+        raise InputError("order", order, f"SGD with {m} batches needs {len(forest)} coloured trees; "
+                         f"lower the order (limit {MAX_SGD_TREES})")
+    # epoch map for the ordering 1, 2, ..., m: compose m explicit Euler steps
+    epoch: dict = {}
+    for c in colors:
+        euler = {RootedTree((), c): sp.Integer(1)}
+        epoch = {t: _compose(epoch, euler, t) for t in forest} if epoch else dict(euler)
+    # average over orderings: only the relative order of the colours in t matters
+    avg = {}
+    for t in forest:
+        used = sorted(set(t.colors))
+        maps = list(itertools.permutations(colors, len(used)))
+        total = sum((epoch.get(recolor(t, dict(zip(used, img))), 0) for img in maps), sp.Integer(0))
+        avg[t] = sp.Rational(total, len(maps)) if isinstance(total, (int, sp.Integer)) else total / len(maps)
+    # modified field over the epoch time m h
+    b: dict = {}
+    for t in forest:
+        rest = _flow_coefficient(t, b, +1, scale=m)
+        b[t] = sp.nsimplify((avg[t] - rest) / m)
+    return tuple(b.items()), tuple(avg.items())
+
+
+def sgd_tree_coefficients(m: int, order: int) -> dict:
+    r"""Coefficients over trees coloured by batch ``1..m`` for SGD (one epoch,
+    averaged over batch orderings), in the same convention as
+    :func:`tree_coefficients`.
+
+    >>> c = sgd_tree_coefficients(2, 1)
+    >>> [(str(t), v) for t, v in c.items() if t.order == 2 and v != 0]
+    [('[•1]1', -1/4), ('[•2]2', -1/4)]
+    """
+    if not isinstance(m, int) or m < 1:
+        raise InputError("batches", m, "must be a positive integer")
+    check_order(order)
+    pairs, _ = _sgd_b(m, order)
+    return {t: sp.nsimplify((-1) ** t.order * v / t.symmetry) for t, v in pairs}

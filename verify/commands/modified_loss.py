@@ -1,0 +1,105 @@
+"""``implreg derive modified-loss``: modified fields and losses by backward error analysis.
+
+JSON output::
+
+    {"optimizer", "order", "time_scale",
+     "terms": [{"order", "field": [str per variable], "abstract", "abstract_latex", "is_gradient"}],
+     "modified_loss": str | null, "latex": str}
+
+Expressions use SymPy's ``str`` form with ``h`` for the step size and
+``beta``, ``sigma`` for momentum and label noise.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from analytic.bea import H, modified_loss, simplify_field
+from analytic.errors import InputError
+from analytic.latex import Notation
+from analytic.optimizers import make_optimizer
+
+from .common import add_loss_arguments, loss_from_args
+
+OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "label-noise")
+
+
+def add_arguments(parser):
+    add_loss_arguments(parser)
+    g = parser.add_argument_group("optimizer")
+    g.add_argument("--optimizer", required=True, choices=OPTIMIZERS, help="the update rule")
+    g.add_argument("--order", required=True, type=int, metavar="K", help="highest power of h in the field")
+    g.add_argument("--beta", metavar="B", help="momentum (number such as 1/2, or a name; default symbolic beta)")
+    g.add_argument("--batches", type=int, metavar="M", help="SGD: number of mini-batches per epoch (default 2)")
+    g.add_argument("--noise", metavar="SIGMA", help="label noise: standard deviation (default symbolic sigma)")
+    g.add_argument("--budget", type=float, default=2.0, metavar="S",
+                   help="seconds per gradient certificate / potential check (default 2)")
+    g.add_argument("--simplify", type=float, default=0.0, metavar="S",
+                   help="optional simplification of each term, S seconds each (default 0: off)")
+
+
+def _label_noise(args, loss, notation):
+    """Dispatch to :func:`analytic.label_noise.modified_field` (built separately),
+    whose Result carries the JSON fields in ``meta``."""
+    if importlib.util.find_spec("analytic.label_noise") is None:
+        raise InputError("--optimizer", "label-noise", "not available: analytic.label_noise is not installed")
+    module = importlib.import_module("analytic.label_noise")
+    sigma = make_optimizer("label-noise", H, sigma=args.noise).sigma          # validates --noise
+    result = module.modified_field(loss, H, sigma, order=args.order, certificate_budget=args.budget)
+    meta = result.meta
+    terms = [{k: ([str(e) for e in v] if k == "field" else v) for k, v in t.items()} for t in meta.get("terms", [])]
+    modified = meta.get("modified_loss")
+    payload = {"optimizer": "label-noise", "order": args.order, "time_scale": str(meta.get("time_scale", 1)),
+               "terms": terms, "modified_loss": None if modified is None else str(modified),
+               "latex": result.derivation_latex(notation)}
+    lines = [f"expected modified field of GD with label noise, order h^{args.order}"]
+    lines += [f"f_{t['order']} = {t['abstract']}   [gradient: {t['is_gradient']}]" for t in terms]
+    lines.append(f"modified loss: {payload['modified_loss']}")
+    payload["text"] = "\n".join(lines)
+    return payload
+
+
+def run(args):
+    if args.order is None or args.order < 0:
+        raise InputError("--order", args.order, "must be a nonnegative integer")
+    if args.batches is not None and args.optimizer != "sgd":
+        raise InputError("--batches", args.batches, "only applies to --optimizer sgd")
+    if args.beta is not None and args.optimizer not in ("heavy-ball", "nesterov"):
+        raise InputError("--beta", args.beta, "only applies to heavy-ball and nesterov")
+    if args.noise is not None and args.optimizer != "label-noise":
+        raise InputError("--noise", args.noise, "only applies to label-noise")
+    loss = loss_from_args(args)
+    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
+    if args.optimizer == "label-noise":
+        return _label_noise(args, loss, notation)
+    else:
+        try:
+            optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
+        except InputError as exc:
+            if exc.argument in ("beta", "batches"):
+                raise InputError(f"--{exc.argument}", getattr(args, exc.argument), exc.reason) from None
+            raise
+        result = modified_loss(optimizer, loss, args.order, budget=args.budget)
+        if args.simplify and args.simplify > 0:
+            result = simplify_field(result, args.simplify)
+    payload = result.json_fields()
+    payload["latex"] = result.derivation_latex(notation)
+    payload["text"] = _text(payload)
+    return payload
+
+
+def _text(payload) -> str:
+    lines = [f"modified field of {payload['optimizer']} to order h^{payload['order']}, "
+             f"time scale s = {payload['time_scale']}"]
+    for term in payload["terms"]:
+        lines.append(f"f_{term['order']} = {term['abstract']}   [gradient: {term['is_gradient']}]")
+        if term["field"]:
+            lines.append(f"    on the loss: {term['field']}")
+    if payload["modified_loss"] is not None:
+        lines.append(f"modified loss (f~ = -s grad E~): E~ = {payload['modified_loss']}")
+    else:
+        lines.append("no modified loss: some term is not (or not provably) a gradient")
+    return "\n".join(lines)
+
+
+DERIVE = {"modified-loss": (add_arguments, run)}
