@@ -243,3 +243,15 @@ def test_claims_report_their_own_progress(temporary_claims):
                progress=lambda done, total, current, elapsed: calls.append((done, total, current)))
     assert (1.5, 2, "zz.long sweep 2/4") in calls
     assert calls[0] == (0, 2, "seed000.minima-curve") and calls[-1] == (2, 2, "")
+
+
+def test_table_cells_opening_with_brackets_compile(tmp_path, temporary_claims, capsys):
+    # a value row opening with '(' or '[' once made booktabs/longtable read it as an argument
+    def bracketed(ctx):
+        return Outcome(True, prediction={"(a) tracking": "tanh", "[b] range": 1.0},
+                       measurement={"(a) tracking": "tanh", "[b] range": [1.0, 2.0]}, tolerance="equal")
+    temporary_claims("aaa.bracketed", bracketed, statement=r"\text{(a) holds}")
+    out = tmp_path / "rep"
+    assert main(["verify", "--quick", "--out", str(out), "--only", "aaa.bracketed"]) == 0
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(out / "report.pdf").pages)
+    assert "did not compile" not in text and "(a) tracking" in text

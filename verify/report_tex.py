@@ -79,7 +79,9 @@ def _values_table(v) -> str:
     for k in keys:
         p = _breakable(format_value(v.prediction[k])) if k in v.prediction else "--"
         m = _breakable(format_value(v.measurement[k])) if k in v.measurement else "--"
-        rows.append(f"{_breakable(k)} & {p} & {m} \\\\")
+        # '{}' first: a cell starting with '(' or '[' must not be read as an
+        # argument of booktabs' rules or of the preceding '\\'
+        rows.append(f"{{}}{_breakable(k)} & {p} & {m} \\\\")
     return "\n".join([
         r"\begin{longtable}{p{0.28\linewidth}p{0.32\linewidth}p{0.32\linewidth}}",
         r"\toprule quantity & prediction & measurement \\ \midrule",
