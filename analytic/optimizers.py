@@ -95,7 +95,7 @@ class HeavyBall(Optimizer):
     >>> HeavyBall(0.1, 1)
     Traceback (most recent call last):
     ...
-    analytic.errors.InputError: argument 'beta' = 1: momentum must satisfy 0 <= beta < 1
+    analytic.errors.InputError: argument 'beta' = 1: momentum must satisfy -1 < beta < 1
     """
 
     beta: object = 0
@@ -104,8 +104,10 @@ class HeavyBall(Optimizer):
         super().__post_init__()
         beta = _real("beta", self.beta)
         if not isinstance(beta, sp.Basic) or beta.is_number:
-            if not 0 <= float(beta) < 1:
-                raise InputError("beta", self.beta, "momentum must satisfy 0 <= beta < 1")
+            if not -1 < float(beta) < 1:
+                # |beta| < 1 is necessary for stability at any step size (Schur-Cohn on
+                # z^2 - (1 + beta - h*lambda) z + beta); negative beta is allowed
+                raise InputError("beta", self.beta, "momentum must satisfy -1 < beta < 1")
         object.__setattr__(self, "beta", beta)
 
     steps_back = 2
