@@ -26,6 +26,24 @@ from .latex import DEFAULT_NOTATION, Notation, to_latex
 __all__ = ["Step", "Result"]
 
 
+_TEXT_ESCAPES = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "^": r"\^{}", "~": r"\~{}"}
+
+
+def _text(why: str) -> str:
+    r"""Escape a justification for ``\text{...}``; ``$...$`` pieces stay math.
+
+    >>> _text("b = u^T y, 5% of x_1 and $x_1^2$")
+    'b = u\\^{}T y, 5\\% of x\\_1 and $x_1^2$'
+    """
+    parts = why.split("$")
+    if len(parts) % 2 == 0:          # unbalanced '$': treat everything as text
+        parts = [why.replace("$", r"\$")]
+    out = []
+    for i, part in enumerate(parts):
+        out.append(part if i % 2 else "".join(_TEXT_ESCAPES.get(c, c) for c in part))
+    return "$".join(out)
+
+
 @dataclass(frozen=True)
 class Step:
     r"""One step of a derivation: ``lhs = rhs`` and why.
@@ -53,7 +71,7 @@ class Step:
         notation = notation or DEFAULT_NOTATION
         rel = {"=": "=", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">",
                "iff": r"\iff", "approx": r"\approx", ":": ":"}.get(self.relation, self.relation)
-        why = self.why.replace("&", r"\&").replace("%", r"\%").replace("_", r"\_").replace("#", r"\#")
+        why = _text(self.why)
         return f"{notation.apply(self.lhs)} &{rel} {to_latex(self.rhs, notation)} && \\text{{{why}}}"
 
     def to_dict(self) -> dict:
