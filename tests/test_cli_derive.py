@@ -85,3 +85,11 @@ def test_subprocess_bad_input_has_no_traceback():
                        env={**os.environ, "PYTHONPATH": ROOT})
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and "attribute" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_argparse_usage_errors_are_one_line(capsys):
+    from verify.cli import main as cli_main
+    for argv in (["derive", "gradient", "--model", "sigmoid2d", "--format", "xml"], ["no-such-command"]):
+        assert cli_main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error" in err, err

@@ -27,10 +27,17 @@ def _plugins():
     return plugins()
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="implreg", description="Implicit regularization of gradient methods: "
+    p = _OneLineParser(prog="implreg", description="Implicit regularization of gradient methods: "
                                 "exact derivations checked against simulated iterates.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
 
     v = sub.add_parser("verify", help="run the registered claims")
@@ -46,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the built-in models")
 
     d = sub.add_parser("derive", help="derive a quantity")
-    dsub = d.add_subparsers(dest="quantity", metavar="QUANTITY")
+    dsub = d.add_subparsers(dest="quantity", metavar="QUANTITY", parser_class=_OneLineParser)
     dsub.required = True
     for mod in _plugins():
         for name, (add_args, _run) in getattr(mod, "DERIVE", {}).items():
