@@ -21,13 +21,12 @@ True
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from analytic.latex import DEFAULT_NOTATION, Notation
 
 from .texlayout import LAYOUT_MARK, escape_text, expression_rows, fit_align_block, preamble, step_block
+from .atomic import atomic_write_text
 
 __all__ = ["document_text", "write_document", "notation_table", "notation_from_option"]
 
@@ -113,18 +112,7 @@ def write_document(path, result, notation: Notation | None = None, title: str | 
     if path.suffix != ".tex":
         from analytic.errors import InputError
         raise InputError("--document", str(path), "the document must be a .tex file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = document_text(result, notation, title)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_text(path, document_text(result, notation, title))
 
 
 _NOTATION_KEYS = ("loss", "step", "grad", "hess", "third")

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
+from .atomic import atomic_write
 
 __all__ = ["STYLE", "style", "new_figure", "save_figure", "figure_info", "DPI"]
 
@@ -63,15 +62,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, width: float | None = None, heigh
 
 
 def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, write)
 
 
 def _data_axes(fig) -> int:

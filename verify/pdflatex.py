@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from analytic.errors import ImplregError
+from .atomic import atomic_write
 
 __all__ = ["find_pdflatex", "compile_tex", "render_png", "LatexError", "INSTALL_HINT"]
 
@@ -106,8 +107,5 @@ def render_png(body: str, png_path, dpi: int = 140) -> Path:
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
         pixels = np.asarray(Image.open(Path(d) / "page.png").convert("RGB"))
         cropped = _crop_white(pixels)
-        png_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = png_path.with_name(f".{png_path.name}.tmp.png")
-        Image.fromarray(cropped).save(tmp)
-        os.replace(tmp, png_path)
+        atomic_write(png_path, lambda tmp: Image.fromarray(cropped).save(tmp, format="PNG"))
     return png_path

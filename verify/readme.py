@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from analytic.errors import InputError
+from .atomic import atomic_write_text
 
 __all__ = ["START", "END", "claims_table", "replace_block", "statuses_from_results", "update_readme"]
 
@@ -89,10 +90,7 @@ def update_readme(readme, statuses: dict, claims=None, write: bool = False) -> b
     if new == text:
         return True
     if write:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new)
-        os.replace(tmp, path)
+        atomic_write_text(path, new)
     return False
 
 

@@ -39,6 +39,7 @@ from .report_md import report_markdown
 from .report_tex import BEGIN_CLAIM, report_tex
 from .runner import run_claims, safe_name, write_json_atomic
 from .texlayout import LAYOUT_MARK, fit_align_block, preamble
+from .atomic import atomic_write_text
 
 __all__ = ["DEFAULT_DIR", "ReportOutcome", "build_report", "results_dict", "write_report_files",
            "progress_printer", "strip_timings"]
@@ -100,10 +101,7 @@ def strip_timings(data):
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def _derivation_document(v: Verdict) -> str:

@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import queue as queue_module
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from analytic.errors import InputError
 
 from .registry import Claim, Verdict, all_claims, get_claim
+from .atomic import atomic_write_text
 
 __all__ = ["select_claims", "run_claims", "format_table", "failures_last", "write_json_atomic", "safe_name"]
 
@@ -171,15 +171,4 @@ def format_table(verdicts) -> str:
 
 def write_json_atomic(path, data) -> None:
     """Write JSON to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

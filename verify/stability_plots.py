@@ -7,8 +7,6 @@ The stable region of SGD with step ``eta`` and batch ``B`` on ``n`` samples is
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from analytic.errors import InputError
 from analytic.sgd_stability import BATCH, N_SAMPLES, SHARPNESS, nonuniformity_bound
 from analytic.stability import ETA
 from numeric.compile import compile_expr
+from .atomic import atomic_write
 
 __all__ = ["boundary_curve", "draw_diagram", "save_figure_atomic"]
 
@@ -54,13 +53,5 @@ def save_figure_atomic(fig, path) -> str:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise InputError("--out", str(path), "must end in .png, .pdf or .svg")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
     return str(path)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 import time
 
 import sympy as sp
 
 from analytic import masks as M
 from analytic.errors import InputError
+from ..atomic import atomic_write_text
 
 METHOD_NAMES = tuple(M.METHODS)
 
@@ -96,15 +96,7 @@ def write_csv_atomic(path: str, rows, header) -> None:
     w = csv.writer(buf)
     w.writerow(header)
     w.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spectrum-", suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, buf.getvalue())
 
 
 def _run_spectrum(args) -> int:
