@@ -46,6 +46,7 @@ __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "mat
 GROUP_TOL = 1e-6          # float64 singular values closer than this (relative to the block's top) are grouped
 MAX_ITERATIONS = 16
 MAX_DEPTH = 40
+_TRACE = bool(__import__("os").environ.get("IMPLREG_TRACE"))
 
 
 class RefinementFailed(ImplregError):
@@ -91,6 +92,7 @@ class _Refiner:
     nlimbs: int
     abs_tol: float          # absolute accuracy wanted for the singular values
     top: float              # the largest singular value of the whole problem
+    rel_tol: float = 0.0    # relative accuracy wanted for every singular value
     stats: dict = field(default_factory=lambda: {"iterations": 0, "blocks": 0, "zeros": 0})
 
     def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float, shift: float,
@@ -107,19 +109,25 @@ class _Refiner:
         same = label[:, None] == label[None, :]
         has_groups = len(groups) < n
         I = Fixed.identity(n, A.beta)
+        # Groups need orthonormal bases to first order, but only RELATIVE to each value: with
+        # U_G^T U_G = I - R_G and V_G^T V_G = I - S_G, the block U_G^T A V_G has the singular
+        # values of (I - R_G/2) Sigma_G (I - S_G/2) + O(eps^2 top), a multiplicative
+        # perturbation by at most n max|R_G, S_G| (Eisenstat-Ipsen).  The coupling to the other
+        # groups enters at second order, so it must satisfy eps^2 top <= abs_tol.
+        group_tol = self._group_tol(n)
         prev_corr = math.inf
         err = 2.0 ** -40                      # vector error of a float64 start
         it = 0
         while True:
             # mixed precision: products only as accurate as this step can use (err^2); full
             # precision as soon as this pass is predicted to be the last one
-            last = (err * self.top <= self.abs_tol * 256 * n) if has_groups else \
+            last = (err <= group_tol) if has_groups else \
                 (err * err * self.top * n < self.abs_tol * 1e-3)
             Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
             P = A.matmul(V, Lk)
             Tm = U.T.matmul(P, Lk)
-            R = (I - U.T.matmul(U, Lk)).to_float()
-            S = (I - V.T.matmul(V, Lk)).to_float()
+            R = (I - U.gram(Lk)).to_float()
+            S = (I - V.gram(Lk)).to_float()
             Tf = Tm.to_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
@@ -127,8 +135,11 @@ class _Refiner:
             F, G = self._corrections(Tf, R, S, sig, d_sigma, same)
             self.stats["iterations"] += 1
             corr = max(np.max(np.abs(F)), np.max(np.abs(G)))
+            if _TRACE:
+                print(f"  pass depth={depth} n={n} Lk={Lk}/{L} groups={len(groups)} corr={corr:.2e} "
+                      f"t={time.perf_counter():.1f}", flush=True)
             if has_groups:      # blocks need orthonormal bases to full accuracy (first order)
-                done = corr * self.top <= self.abs_tol * 256 * n
+                done = corr <= group_tol
             else:               # isolated values: the Rayleigh-type estimate is second order
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
             stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
@@ -157,6 +168,15 @@ class _Refiner:
                 continue
             sigma, U, V = self._resolve_block(A, Tm, U, V, sigma, np.sort(idx), depth)
         return sigma, U, V
+
+    def _group_tol(self, n: int) -> float:
+        """Largest first-order error of grouped bases (see :meth:`run`)."""
+        strict = self.abs_tol * 256 * n / self.top            # absolute, first order
+        if self.rel_tol <= 0:
+            return strict
+        relative = self.rel_tol * 2.0 ** -8 / n
+        second_order = math.sqrt(self.abs_tol / self.top) * 2.0 ** -8
+        return max(strict, min(relative, second_order))
 
     def _limbs_for(self, accuracy: float, n: int) -> int:
         """Limbs for an absolute accuracy ``accuracy * top`` (all limbs when accuracy is 0)."""
@@ -226,7 +246,10 @@ class _Refiner:
             BtB = B.T.matmul(B, self.nlimbs)
             Mv = (BtB - cI).to_float()
             dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
-            if float(np.max(np.abs(dev))) <= 1024 * self.A.shape[0] * c * self.abs_tol:
+            # equal to the working accuracy, absolute or relative to the bases' orthonormality
+            degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
+                                 16 * g * c * c * self._group_tol(self.A.shape[0]))
+            if float(np.max(np.abs(dev))) <= degenerate_tol:
                 # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
                 self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
                 ints, e = self._diag(BtB).to_ints()
@@ -246,11 +269,11 @@ class _Refiner:
             keys, key_tol, shift = lv, GROUP_TOL * scale, c
         Uw = Fixed.from_float(Wu, beta)
         Vw = Fixed.from_float(Wv, beta)
-        sig_b, Ub, Vb = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
-        sig_limbs_all = _align_to(sigma, sig_b)
-        U_new = _replace_cols(U, U.cols(idx).matmul(Ub, self.nlimbs), idx)
-        V_new = _replace_cols(V, V.cols(idx).matmul(Vb, self.nlimbs), idx)
-        return sig_limbs_all(idx), U_new, V_new
+        sig_b, _, _ = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
+        # only the singular values are returned: the group's columns of U and V are not
+        # rotated (U_G W_u would cost two full-precision products and nothing reads them;
+        # the groups are disjoint, so the other groups' blocks do not depend on them)
+        return _align_to(sigma, sig_b)(idx), U, V
 
 
 def _align_to(sigma: Fixed, part: Fixed):
@@ -260,13 +283,6 @@ def _align_to(sigma: Fixed, part: Fixed):
         out[:, 0, idx] = b[:, 0, :]
         return Fixed(out, E, sigma.beta)._normalized()
     return put
-
-
-def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
-    a, b, E = X._aligned(cols)
-    out = a.copy()
-    out[:, :, idx] = b
-    return Fixed(out, E, X.beta)._normalized()
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
@@ -289,7 +305,7 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     work_bits = bits + guard + range_bits
     nlimbs = math.ceil((work_bits + math.log2(top) - A.E + A.beta) / A.beta) + 1
     nlimbs = max(nlimbs, math.ceil(work_bits / A.beta) + 1) + 1
-    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top)
+    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
     sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top, 0.0)
