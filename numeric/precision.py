@@ -72,12 +72,18 @@ def fixed_from_mp(values, index, bits: int, beta: int) -> Fixed:
     return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
 
 
-def _groups(keys: np.ndarray, tol: float) -> list[np.ndarray]:
-    """Consecutive (sorted descending) keys closer than ``tol`` form one group."""
+def _groups(keys: np.ndarray, tol) -> list[np.ndarray]:
+    """Consecutive (sorted descending) keys closer than ``tol`` (a number, or one resolution
+    per key: the larger of the two applies) form one group.
+
+    >>> [g.tolist() for g in _groups(np.array([3.0, 1.0, 1.0 + 1e-9]), 1e-6)]
+    [[0], [2, 1]]
+    """
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), keys.shape)
     order = np.argsort(-keys, kind="stable")
     groups, cur = [], [order[0]]
     for a, b in zip(order[:-1], order[1:]):
-        if abs(keys[a] - keys[b]) <= tol:
+        if abs(keys[a] - keys[b]) <= max(tol[a], tol[b]):
             cur.append(b)
         else:
             groups.append(np.array(cur))
@@ -102,12 +108,10 @@ class _Refiner:
             raise RefinementFailed("refinement recursed too deeply")
         n = A.shape[0]
         L = self.nlimbs
-        groups = _groups(keys, key_tol)
-        label = np.empty(n, dtype=int)
-        for g, idx in enumerate(groups):
-            label[idx] = g
-        same = label[:, None] == label[None, :]
-        has_groups = len(groups) < n
+        keys = np.array(keys, dtype=float)
+        resolution = np.full(n, key_tol)        # how finely each key separates from the others
+        groups, same, has_groups = self._grouping(keys, resolution)
+        rotations = 0
         I = Fixed.identity(n, A.beta)
         # Groups need orthonormal bases to first order, but only RELATIVE to each value: with
         # U_G^T U_G = I - R_G and V_G^T V_G = I - S_G, the block U_G^T A V_G has the singular
@@ -129,6 +133,19 @@ class _Refiner:
             R = (I - U.gram(Lk)).to_float()
             S = (I - V.gram(Lk)).to_float()
             Tf = Tm.to_float()
+            if has_groups and shift == 0 and rotations < MAX_DEPTH:
+                # a tail group (values resolved by float64 only relative to the top) is
+                # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
+                # rotated, and its keys now resolve relative to the block's own top value.
+                # This replaces a recursion level (several passes) by one pass.
+                U, V, rotated = self._rotate_tails(U, V, Tf, groups, keys, resolution, L)
+                if rotated:
+                    rotations += 1
+                    self.stats["rotations"] = self.stats.get("rotations", 0) + 1
+                    groups, same, has_groups = self._grouping(keys, resolution)
+                    group_tol = self._group_tol(n)
+                    err = 2.0 ** -40          # the rotated vectors are a fresh float64 start
+                    continue
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
             sig = shift + d_sigma
@@ -168,6 +185,36 @@ class _Refiner:
                 continue
             sigma, U, V = self._resolve_block(A, Tm, U, V, sigma, np.sort(idx), depth)
         return sigma, U, V
+
+    @staticmethod
+    def _grouping(keys, resolution):
+        groups = _groups(keys, resolution)
+        label = np.empty(len(keys), dtype=int)
+        for g, idx in enumerate(groups):
+            label[idx] = g
+        return groups, label[:, None] == label[None, :], len(groups) < len(keys)
+
+    def _rotate_tails(self, U, V, Tf, groups, keys, resolution, L):
+        """Rotate every tail group's columns by the float64 SVD of its block (in place on
+        ``keys``/``resolution``); returns ``(U, V, rotated?)``."""
+        rotated = False
+        for idx in groups:
+            if len(idx) < 2:
+                continue
+            idx = np.sort(idx)
+            Bf = Tf[np.ix_(idx, idx)]
+            bmax = float(np.max(np.abs(Bf)))
+            if bmax * len(idx) <= self.abs_tol * 1e3:      # zeros: left to _resolve_block
+                continue
+            Wu, s, Wvt = np.linalg.svd(Bf)
+            if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
+                continue                                    # a cluster, or nothing gained
+            U = _replace_cols(U, U.cols(idx).matmul(Fixed.from_float(Wu, U.beta), L), idx)
+            V = _replace_cols(V, V.cols(idx).matmul(Fixed.from_float(Wvt.T, V.beta), L), idx)
+            keys[idx] = s
+            resolution[idx] = GROUP_TOL * s[0]
+            rotated = True
+        return U, V, rotated
 
     def _group_tol(self, n: int) -> float:
         """Largest first-order error of grouped bases (see :meth:`run`)."""
@@ -283,6 +330,13 @@ def _align_to(sigma: Fixed, part: Fixed):
         out[:, 0, idx] = b[:, 0, :]
         return Fixed(out, E, sigma.beta)._normalized()
     return put
+
+
+def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
+    a, b, E = X._aligned(cols)
+    out = a.copy()
+    out[:, :, idx] = b
+    return Fixed(out, E, X.beta)._normalized(inplace=True)
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
