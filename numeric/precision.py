@@ -357,8 +357,9 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     U0, s0, Vt0 = np.linalg.svd(Af)
     top = float(s0[0]) if s0[0] > 0 else 1.0
     work_bits = bits + guard + range_bits
-    nlimbs = math.ceil((work_bits + math.log2(top) - A.E + A.beta) / A.beta) + 1
-    nlimbs = max(nlimbs, math.ceil(work_bits / A.beta) + 1) + 1
+    # a product's leading limb exceeds its largest entry (~ top) by at most beta + 1 bits, and
+    # the truncated limb pairs add at most n L units of the last limb (L < 16)
+    nlimbs = math.ceil((work_bits + A.beta + 1 + math.log2(max(n, 2)) + 4) / A.beta)
     ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
@@ -448,11 +449,29 @@ def _pad_square(values, index):
 
 def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
                    max_range: int = 120):
-    if max(np.shape(index)) < 512:      # small GEMMs: BLAS threads only contend
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(1):
-            return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
-    return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(_blas_threads(max(np.shape(index)))):
+        return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+
+
+def _blas_threads(size: int) -> int:
+    """BLAS threads for the limb GEMMs: one below 512 (threads only contend on small
+    products); above, whichever of 1 or 2 threads runs one size x size GEMM faster right now
+    (the machine may be shared, where a second thread can make GEMMs slower)."""
+    if size < 512:
+        return 1
+    from threadpoolctl import threadpool_limits
+    X = np.random.default_rng(0).standard_normal((size, size))
+    best, best_t = 2, math.inf
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            X @ X
+            t = time.perf_counter()
+            X @ X
+            elapsed = time.perf_counter() - t
+        if elapsed < best_t:
+            best, best_t = threads, elapsed
+    return best
 
 
 def _transposed(index):
