@@ -116,9 +116,9 @@ class _Refiner:
         # Groups need orthonormal bases to first order, but only RELATIVE to each value: with
         # U_G^T U_G = I - R_G and V_G^T V_G = I - S_G, the block U_G^T A V_G has the singular
         # values of (I - R_G/2) Sigma_G (I - S_G/2) + O(eps^2 top), a multiplicative
-        # perturbation by at most n max|R_G, S_G| (Eisenstat-Ipsen).  The coupling to the other
-        # groups enters at second order, so it must satisfy eps^2 top <= abs_tol.
-        group_tol = self._group_tol(n)
+        # perturbation by at most g max|R_G, S_G| for a group of g values (Eisenstat-Ipsen).
+        # The coupling to the other groups enters at second order: eps^2 top <= abs_tol.
+        group_tol = self._group_tol(max(len(g) for g in groups))
         prev_corr = math.inf
         err = 2.0 ** -40                      # vector error of a float64 start
         it = 0
@@ -130,8 +130,6 @@ class _Refiner:
             Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
             P = A.matmul(V, Lk)
             Tm = U.T.matmul(P, Lk)
-            R = (I - U.gram(Lk)).to_float()
-            S = (I - V.gram(Lk)).to_float()
             Tf = Tm.to_float()
             if has_groups and shift == 0 and rotations < MAX_DEPTH:
                 # a tail group (values resolved by float64 only relative to the top) is
@@ -139,13 +137,15 @@ class _Refiner:
                 # rotated, and its keys now resolve relative to the block's own top value.
                 # This replaces a recursion level (several passes) by one pass.
                 U, V, rotated = self._rotate_tails(U, V, Tf, groups, keys, resolution, L)
-                if rotated:
+                if rotated:                   # (R and S are not needed for this pass)
                     rotations += 1
                     self.stats["rotations"] = self.stats.get("rotations", 0) + 1
                     groups, same, has_groups = self._grouping(keys, resolution)
-                    group_tol = self._group_tol(n)
+                    group_tol = self._group_tol(max(len(g) for g in groups))
                     err = 2.0 ** -40          # the rotated vectors are a fresh float64 start
                     continue
+            R = (I - U.gram(Lk)).to_float()
+            S = (I - V.gram(Lk)).to_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
             sig = shift + d_sigma
@@ -216,12 +216,12 @@ class _Refiner:
             rotated = True
         return U, V, rotated
 
-    def _group_tol(self, n: int) -> float:
-        """Largest first-order error of grouped bases (see :meth:`run`)."""
-        strict = self.abs_tol * 256 * n / self.top            # absolute, first order
+    def _group_tol(self, g: int) -> float:
+        """Largest first-order error of grouped bases, ``g`` the largest group (see :meth:`run`)."""
+        strict = self.abs_tol * 256 * self.A.shape[0] / self.top   # absolute, first order
         if self.rel_tol <= 0:
             return strict
-        relative = self.rel_tol * 2.0 ** -8 / n
+        relative = self.rel_tol * 2.0 ** -8 / g
         second_order = math.sqrt(self.abs_tol / self.top) * 2.0 ** -8
         return max(strict, min(relative, second_order))
 
@@ -295,7 +295,7 @@ class _Refiner:
             dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
             # equal to the working accuracy, absolute or relative to the bases' orthonormality
             degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
-                                 16 * g * c * c * self._group_tol(self.A.shape[0]))
+                                 16 * g * c * c * self._group_tol(g))
             if float(np.max(np.abs(dev))) <= degenerate_tol:
                 # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
                 self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
