@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -46,6 +47,9 @@ __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "mat
 GROUP_TOL = 1e-6          # float64 singular values closer than this (relative to the block's top) are grouped
 MAX_ITERATIONS = 16
 MAX_DEPTH = 40
+# guard bits beyond the requested digits (+8 bits) and the dynamic range; the digits are
+# confirmed by the independent recomputation (``verify``), which uses 40 guard bits
+GUARD_BITS = 4
 _TRACE = bool(__import__("os").environ.get("IMPLREG_TRACE"))
 
 
@@ -229,8 +233,10 @@ class _Refiner:
         """Limbs for an absolute accuracy ``accuracy * top`` (all limbs when accuracy is 0)."""
         if accuracy <= 0:
             return self.nlimbs
-        bits = -math.log2(accuracy) + math.log2(n) + 8 + max(0.0, self.A.E - math.log2(self.top))
-        return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta) + 2)))
+        # as for the full count: the leading limb of a product lies at most beta + 1 bits above
+        # its largest entry (~ top), and the truncated pairs add at most n L last-limb units
+        bits = -math.log2(accuracy) + self.A.beta + 1 + math.log2(max(n, 2)) + 4
+        return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta))))
 
     @staticmethod
     def _diag(Tm: Fixed) -> Fixed:
@@ -287,11 +293,22 @@ class _Refiner:
             keys, key_tol, shift = s0, GROUP_TOL * s0[0], 0.0
         else:                                     # a cluster around c: shifted Gram problems
             c = float(np.median(sv))
-            c2 = Fixed.from_float(np.full((1, g), c * c), beta)
-            cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
-            cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
-            BtB = B.T.matmul(B, self.nlimbs)
-            Mv = (BtB - cI).to_float()
+            if g <= 16:       # small blocks (pairs of an odd activation): exact integers
+                bi, be = B.to_ints()
+                Mi = np.array(bi, dtype=object).reshape(g, g)
+                BtB_ints = Mi.T.dot(Mi)                      # B^T B = BtB_ints 2^(2 be)
+                unit = Fraction(2) ** (2 * be)
+                cc = Fraction(c * c)
+                Mv = np.array([[float(BtB_ints[i, j] * unit - (cc if i == j else 0))
+                                for j in range(g)] for i in range(g)])
+                diag_ints, diag_e = [BtB_ints[i, i] for i in range(g)], 2 * be
+            else:
+                c2 = Fixed.from_float(np.full((1, g), c * c), beta)
+                cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
+                cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
+                BtB = B.T.matmul(B, self.nlimbs)
+                Mv = (BtB - cI).to_float()
+                diag_ints, diag_e = self._diag(BtB).to_ints()
             dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
             # equal to the working accuracy, absolute or relative to the bases' orthonormality
             degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
@@ -299,7 +316,7 @@ class _Refiner:
             if float(np.max(np.abs(dev))) <= degenerate_tol:
                 # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
                 self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
-                ints, e = self._diag(BtB).to_ints()
+                ints, e = diag_ints, diag_e
                 L = sigma.nlimbs
                 e_sig = sigma.E - beta * L
                 with mpmath.workprec(beta * (self.nlimbs + 4)):
@@ -531,7 +548,7 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     start = time.perf_counter()
     method = "ogita-aishima (fixed-point float64 GEMMs)"
     try:
-        svals, stats = _spectrum_once(values, index, digits, 16, regenerate, max_range)
+        svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
     except RefinementFailed:
         if not fallback:
             raise
