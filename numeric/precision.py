@@ -184,10 +184,13 @@ class _Refiner:
         diagT = self._diag(Tm)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
         sigma = diagT + diagT.scale_cols(kappa, L)
+        parts = []
         for idx in groups:
             if len(idx) < 2:
                 continue
-            sigma, U, V = self._resolve_block(A, Tm, U, V, sigma, np.sort(idx), depth)
+            parts.append(self._resolve_block(A, Tm, sigma, np.sort(idx), depth))
+        if parts:
+            sigma = _put_parts(sigma, parts)
         return sigma, U, V
 
     @staticmethod
@@ -273,7 +276,8 @@ class _Refiner:
         G[dg, dg] = np.diag(S) / 2
         return F, G
 
-    def _resolve_block(self, A, Tm, U, V, sigma, idx, depth):
+    def _resolve_block(self, A, Tm, sigma, idx, depth):
+        """The singular values of the group ``idx`` as ``(idx, 1 x g Fixed)``."""
         self.stats["blocks"] += 1
         B = Tm.block(idx, idx)
         Bf = B.to_float()
@@ -281,9 +285,7 @@ class _Refiner:
         g = len(idx)
         if bmax * g <= self.abs_tol:              # below the working accuracy: exact zeros
             self.stats["zeros"] += g
-            sig_limbs = sigma.limbs.copy()
-            sig_limbs[:, 0, idx] = 0
-            return Fixed(sig_limbs, sigma.E, sigma.beta), U, V
+            return idx, Fixed(np.zeros((1, 1, g)), sigma.E, sigma.beta)
         sv = np.linalg.svd(Bf, compute_uv=False)
         spread = (sv[0] - sv[-1]) / sv[0]
         beta = A.beta
@@ -323,7 +325,7 @@ class _Refiner:
                     val = mpmath.sqrt(mpmath.ldexp(mpmath.mpf(sum(ints)), e) / g)
                     iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
                 part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
-                return _align_to(sigma, part)(idx), U, V
+                return idx, part
             lv, Wv = np.linalg.eigh((Mv + Mv.T) / 2)
             Wv, lv = Wv[:, ::-1], lv[::-1]
             # left vectors paired with the right ones: u ~ B v (B ~ c Q is well conditioned)
@@ -337,16 +339,23 @@ class _Refiner:
         # only the singular values are returned: the group's columns of U and V are not
         # rotated (U_G W_u would cost two full-precision products and nothing reads them;
         # the groups are disjoint, so the other groups' blocks do not depend on them)
-        return _align_to(sigma, sig_b)(idx), U, V
+        return idx, sig_b
 
 
-def _align_to(sigma: Fixed, part: Fixed):
-    def put(idx):
-        a, b, E = sigma._aligned(part)
-        out = a.copy()
-        out[:, 0, idx] = b[:, 0, :]
-        return Fixed(out, E, sigma.beta)._normalized()
-    return put
+def _put_parts(sigma: Fixed, parts) -> Fixed:
+    """``sigma`` with the entries ``idx`` replaced by ``part`` for every ``(idx, part)``."""
+    E = max([sigma.E] + [p.E for _, p in parts])
+    beta = sigma.beta
+
+    def lead(X):
+        return (E - X.E) // beta
+    L = max([lead(sigma) + sigma.nlimbs] + [lead(p) + p.nlimbs for _, p in parts])
+    out = np.zeros((L, 1, sigma.shape[1]))
+    out[lead(sigma):lead(sigma) + sigma.nlimbs] = sigma.limbs
+    for idx, p in parts:
+        out[:, 0, idx] = 0
+        out[lead(p):lead(p) + p.nlimbs, 0, idx] = p.limbs[:, 0, :]
+    return Fixed(out, E, beta)._normalized(inplace=True)
 
 
 def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
