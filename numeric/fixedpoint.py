@@ -20,7 +20,7 @@ import numpy as np
 
 from analytic.errors import InputError
 
-__all__ = ["Fixed", "limb_bits"]
+__all__ = ["Fixed", "limb_bits", "pairs_per_split"]
 
 
 def limb_bits(inner: int) -> int:
@@ -37,6 +37,48 @@ def limb_bits(inner: int) -> int:
 def _split(P: np.ndarray, base: float):
     hi = np.rint(P / base)
     return hi, P - hi * base
+
+
+def pairs_per_split(beta: int, inner: int) -> int:
+    """How many exact limb-product matrices can be summed in float64 without rounding.
+
+    Each entry of one product is a sum of ``inner`` terms of size at most :math:`2^{2\\beta-2}`;
+    ``m`` such matrices sum exactly while :math:`m \\cdot inner \\cdot 2^{2\\beta-2} \\le 2^{53}`.
+
+    >>> pairs_per_split(21, 1000), pairs_per_split(22, 128)
+    (8, 16)
+    """
+    return max(1, 1 << max(0, 53 - (2 * beta - 2) - math.ceil(math.log2(max(inner, 2)))))
+
+
+def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, shape) -> "Fixed":
+    r"""Limbs of :math:`\sum_{a+b \le L} X_a \circ Y_b` for an exact bilinear ``product``."""
+    if X.beta != Y.beta:
+        raise InputError("beta", (X.beta, Y.beta), "limb widths differ")
+    beta = X.beta
+    base = math.ldexp(1.0, beta)
+    chunk = pairs_per_split(beta, inner)
+    live_x = [bool(np.any(X.limbs[a])) for a in range(X.nlimbs)]
+    live_y = [bool(np.any(Y.limbs[b])) for b in range(Y.nlimbs)]
+    acc = np.zeros((nlimbs + 2,) + tuple(shape))
+    for s in range(min(nlimbs, X.nlimbs + Y.nlimbs - 2) + 1):
+        pairs = [(a, s - a) for a in range(max(0, s - Y.nlimbs + 1), min(X.nlimbs, s + 1))
+                 if live_x[a] and live_y[s - a]]
+        for start in range(0, len(pairs), chunk):
+            P = None
+            for a, b in pairs[start:start + chunk]:
+                term = product(X.limbs[a], Y.limbs[b])
+                if P is None:
+                    P = term
+                else:
+                    P += term
+            hi, lo = _split(P, base)
+            hi2, mid = _split(hi, base)
+            if s + 2 < acc.shape[0]:
+                acc[s + 2] += lo
+            acc[s + 1] += mid
+            acc[s] += hi2
+    return Fixed(acc, X.E + Y.E + beta, beta)._normalized(nlimbs, inplace=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,9 +166,10 @@ class Fixed:
     def block(self, rows, cols) -> "Fixed":
         return Fixed(self.limbs[:, rows][:, :, cols], self.E, self.beta)
 
-    def _normalized(self, nlimbs: int | None = None) -> "Fixed":
-        """Carry-propagate, drop leading zero limbs, keep at most ``nlimbs`` limbs."""
-        acc = self.limbs.copy()
+    def _normalized(self, nlimbs: int | None = None, inplace: bool = False) -> "Fixed":
+        """Carry-propagate, drop leading zero limbs, keep at most ``nlimbs`` limbs
+        (``inplace``: reuse this object's limb array, for freshly built temporaries)."""
+        acc = self.limbs if inplace else self.limbs.copy()
         base = math.ldexp(1.0, self.beta)
         for k in range(acc.shape[0] - 1, 0, -1):
             c, acc[k] = _split(acc[k], base)
@@ -158,71 +201,73 @@ class Fixed:
 
     def __add__(self, other: "Fixed") -> "Fixed":
         a, b, E = self._aligned(other)
-        return Fixed(a + b, E, self.beta)._normalized()
+        return Fixed(a + b, E, self.beta)._normalized(inplace=True)
 
     def __sub__(self, other: "Fixed") -> "Fixed":
         a, b, E = self._aligned(other)
-        return Fixed(a - b, E, self.beta)._normalized()
+        return Fixed(a - b, E, self.beta)._normalized(inplace=True)
 
     def matmul(self, other: "Fixed", nlimbs: int) -> "Fixed":
-        """``self @ other`` to ``nlimbs`` limbs (absolute error ~ n L 2^(E - beta nlimbs))."""
+        """``self @ other`` to ``nlimbs`` limbs (absolute error ~ n L 2^(E - beta nlimbs)).
+
+        Only the limb pairs ``a + b <= nlimbs`` are formed (the others lie below the result's
+        last limb); the exact GEMM products of one anti-diagonal ``a + b = s`` are summed in
+        float64 (exactly, see :func:`pairs_per_split`) before being split into limbs.
+        """
         if self.beta != other.beta:
             raise InputError("beta", (self.beta, other.beta), "limb widths differ")
         if self.shape[1] != other.shape[0]:
             raise InputError("shape", (self.shape, other.shape), "inner dimensions differ")
-        base = math.ldexp(1.0, self.beta)
-        acc = np.zeros((nlimbs + 2, self.shape[0], other.shape[1]))
-        for a in range(self.nlimbs):
-            if not np.any(self.limbs[a]):
-                continue
-            for b_ in range(other.nlimbs):
-                r = a + b_ + 2                      # output limb index (2 carry slots in front)
-                if r - 2 > nlimbs:
-                    break
-                P = self.limbs[a] @ other.limbs[b_]
-                hi, lo = _split(P, base)
-                hi2, mid = _split(hi, base)
-                if r < acc.shape[0]:
-                    acc[r] += lo
-                acc[r - 1] += mid
-                acc[r - 2] += hi2
-        return Fixed(acc, self.E + other.E + self.beta, self.beta)._normalized(nlimbs)
+        return _limb_products(self, other, nlimbs, self.shape[1], np.matmul,
+                              (self.shape[0], other.shape[1]))
+
+    def gram(self, nlimbs: int) -> "Fixed":
+        """``self.T @ self`` to ``nlimbs`` limbs; the limb pairs ``(a, b)`` and ``(b, a)`` give
+        transposed products, so each is formed once (half the GEMMs of :meth:`matmul`).
+
+        >>> X = Fixed.from_float(np.array([[1.0, 2.0], [3.0, 4.0]]), 20, 3)
+        >>> X.gram(6).to_float().tolist()
+        [[10.0, 14.0], [14.0, 20.0]]
+        """
+        beta = self.beta
+        base = math.ldexp(1.0, beta)
+        chunk = pairs_per_split(beta, self.shape[0])
+        if chunk < 2:                       # no room for P + P^T: plain products
+            return self.T.matmul(self, nlimbs)
+        live = [bool(np.any(self.limbs[a])) for a in range(self.nlimbs)]
+        m = self.shape[1]
+        acc = np.zeros((nlimbs + 2, m, m))
+        for s in range(min(nlimbs, 2 * self.nlimbs - 2) + 1):
+            # each pair a < b counts twice (P + P^T) towards the exact-summation budget
+            terms = [(a, s - a) for a in range(max(0, s - self.nlimbs + 1), s // 2 + 1)
+                     if live[a] and live[s - a]]
+            P, used = None, 0
+            for k, (a, b) in enumerate(terms):
+                T = self.limbs[a].T @ self.limbs[b]
+                if a != b:
+                    T = T + T.T
+                P = T if P is None else P + T
+                used += 1 if a == b else 2
+                if used + 2 > chunk or k == len(terms) - 1:
+                    hi, lo = _split(P, base)
+                    hi2, mid = _split(hi, base)
+                    if s + 2 < acc.shape[0]:
+                        acc[s + 2] += lo
+                    acc[s + 1] += mid
+                    acc[s] += hi2
+                    P, used = None, 0
+        return Fixed(acc, 2 * self.E + beta, beta)._normalized(nlimbs, inplace=True)
 
     def col_dots(self, other: "Fixed", nlimbs: int) -> "Fixed":
         """Column-wise dot products ``sum_i self[i, j] other[i, j]`` as a 1 x n Fixed."""
-        base = math.ldexp(1.0, self.beta)
-        acc = np.zeros((nlimbs + 2, 1, self.shape[1]))
-        for a in range(self.nlimbs):
-            for b_ in range(other.nlimbs):
-                r = a + b_ + 2
-                if r - 2 > nlimbs:
-                    break
-                P = np.einsum("ij,ij->j", self.limbs[a], other.limbs[b_])[None, :]
-                hi, lo = _split(P, base)
-                hi2, mid = _split(hi, base)
-                if r < acc.shape[0]:
-                    acc[r] += lo
-                acc[r - 1] += mid
-                acc[r - 2] += hi2
-        return Fixed(acc, self.E + other.E + self.beta, self.beta)._normalized(nlimbs)
+        def dots(x, y):
+            return np.einsum("ij,ij->j", x, y)[None, :]
+        return _limb_products(self, other, nlimbs, self.shape[0], dots, (1, self.shape[1]))
 
     def scale_cols(self, factors, nlimbs: int) -> "Fixed":
         """``self @ diag(factors)`` with float64 factors (exact conversion of the factors)."""
         f = Fixed.from_float(np.asarray(factors, dtype=float)[None, :], self.beta)
-        base = math.ldexp(1.0, self.beta)
-        acc = np.zeros((nlimbs + 2,) + self.shape)
-        for a in range(self.nlimbs):
-            for b_ in range(f.nlimbs):
-                r = a + b_ + 2
-                if r - 2 > nlimbs:
-                    break
-                hi, lo = _split(self.limbs[a] * f.limbs[b_], base)
-                hi2, mid = _split(hi, base)
-                if r < acc.shape[0]:
-                    acc[r] += lo
-                acc[r - 1] += mid
-                acc[r - 2] += hi2
-        return Fixed(acc, self.E + f.E + self.beta, self.beta)._normalized(nlimbs)
+        return _limb_products(self, f, nlimbs, 1, np.multiply, self.shape)
 
     # -- output ----------------------------------------------------------------------------
     def to_float(self) -> np.ndarray:

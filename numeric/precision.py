@@ -17,10 +17,18 @@ for :math:`i \ne j`, with :math:`d = \tilde\sigma_j^2-\tilde\sigma_i^2`,
 
 The errors square at each step.  Pairs whose float64 singular values are not resolved (clusters such
 as the sinc plateau, and tails below float64's floor) are grouped: inside a group only
-re-orthogonalisation is done, and the group's block :math:`B = U_G^\top A V_G` is then decomposed
-recursively — tails from a float64 SVD of the rescaled block, clusters around :math:`c` from
-the shifted problem :math:`B^\top B - c^2 I`.  A block below the working accuracy is reported as
-exact zeros (rank deficiency).
+re-orthogonalisation is done.  A *tail* group (values spread over more than 1e-6 of its top) is
+diagonalised in place by the float64 SVD of its accurate block :math:`T_{GG}` (its columns of
+:math:`U, V` rotated), after which its keys resolve relative to the block's own top value; this
+costs one pass per level instead of a recursion.  Groups need orthonormal bases only to a relative
+first-order tolerance (a multiplicative perturbation of the group's values), plus a second-order
+coupling condition.  The remaining groups' blocks :math:`B = U_G^\top A V_G` are decomposed
+recursively — clusters around :math:`c` from the shifted problem :math:`B^\top B - c^2 I`.  A block
+below the working accuracy is reported as exact zeros (rank deficiency).
+
+Products use as many limbs as the pass needs (fewer in the early, first-order passes).  The
+requested digits are confirmed by an independent recomputation (``verify=True``: the transposed
+matrix, 12 more digits, 40 guard bits).
 
 References: T. Ogita, K. Aishima, "Iterative refinement for singular value decomposition based on
 matrix multiplication", J. Comput. Appl. Math. 369 (2020) 112512; "Iterative refinement for
@@ -32,6 +40,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -46,6 +55,10 @@ __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "mat
 GROUP_TOL = 1e-6          # float64 singular values closer than this (relative to the block's top) are grouped
 MAX_ITERATIONS = 16
 MAX_DEPTH = 40
+# guard bits beyond the requested digits (+8 bits) and the dynamic range; the digits are
+# confirmed by the independent recomputation (``verify``), which uses 40 guard bits
+GUARD_BITS = 4
+_TRACE = bool(__import__("os").environ.get("IMPLREG_TRACE"))
 
 
 class RefinementFailed(ImplregError):
@@ -71,12 +84,18 @@ def fixed_from_mp(values, index, bits: int, beta: int) -> Fixed:
     return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
 
 
-def _groups(keys: np.ndarray, tol: float) -> list[np.ndarray]:
-    """Consecutive (sorted descending) keys closer than ``tol`` form one group."""
+def _groups(keys: np.ndarray, tol) -> list[np.ndarray]:
+    """Consecutive (sorted descending) keys closer than ``tol`` (a number, or one resolution
+    per key: the larger of the two applies) form one group.
+
+    >>> [g.tolist() for g in _groups(np.array([3.0, 1.0, 1.0 + 1e-9]), 1e-6)]
+    [[0], [2, 1]]
+    """
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), keys.shape)
     order = np.argsort(-keys, kind="stable")
     groups, cur = [], [order[0]]
     for a, b in zip(order[:-1], order[1:]):
-        if abs(keys[a] - keys[b]) <= tol:
+        if abs(keys[a] - keys[b]) <= max(tol[a], tol[b]):
             cur.append(b)
         else:
             groups.append(np.array(cur))
@@ -91,6 +110,7 @@ class _Refiner:
     nlimbs: int
     abs_tol: float          # absolute accuracy wanted for the singular values
     top: float              # the largest singular value of the whole problem
+    rel_tol: float = 0.0    # relative accuracy wanted for every singular value
     stats: dict = field(default_factory=lambda: {"iterations": 0, "blocks": 0, "zeros": 0})
 
     def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float, shift: float,
@@ -100,35 +120,55 @@ class _Refiner:
             raise RefinementFailed("refinement recursed too deeply")
         n = A.shape[0]
         L = self.nlimbs
-        groups = _groups(keys, key_tol)
-        label = np.empty(n, dtype=int)
-        for g, idx in enumerate(groups):
-            label[idx] = g
-        same = label[:, None] == label[None, :]
-        has_groups = len(groups) < n
+        keys = np.array(keys, dtype=float)
+        resolution = np.full(n, key_tol)        # how finely each key separates from the others
+        groups, same, has_groups = self._grouping(keys, resolution)
+        rotations = 0
         I = Fixed.identity(n, A.beta)
+        # Groups need orthonormal bases to first order, but only RELATIVE to each value: with
+        # U_G^T U_G = I - R_G and V_G^T V_G = I - S_G, the block U_G^T A V_G has the singular
+        # values of (I - R_G/2) Sigma_G (I - S_G/2) + O(eps^2 top), a multiplicative
+        # perturbation by at most g max|R_G, S_G| for a group of g values (Eisenstat-Ipsen).
+        # The coupling to the other groups enters at second order: eps^2 top <= abs_tol.
+        group_tol = self._group_tol(max(len(g) for g in groups))
         prev_corr = math.inf
         err = 2.0 ** -40                      # vector error of a float64 start
         it = 0
         while True:
             # mixed precision: products only as accurate as this step can use (err^2); full
             # precision as soon as this pass is predicted to be the last one
-            last = (err * self.top <= self.abs_tol * 256 * n) if has_groups else \
+            last = (err <= group_tol) if has_groups else \
                 (err * err * self.top * n < self.abs_tol * 1e-3)
             Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
             P = A.matmul(V, Lk)
             Tm = U.T.matmul(P, Lk)
-            R = (I - U.T.matmul(U, Lk)).to_float()
-            S = (I - V.T.matmul(V, Lk)).to_float()
             Tf = Tm.to_float()
+            if has_groups and shift == 0 and rotations < MAX_DEPTH:
+                # a tail group (values resolved by float64 only relative to the top) is
+                # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
+                # rotated, and its keys now resolve relative to the block's own top value.
+                # This replaces a recursion level (several passes) by one pass.
+                U, V, rotated = self._rotate_tails(U, V, Tf, groups, keys, resolution, L)
+                if rotated:                   # (R and S are not needed for this pass)
+                    rotations += 1
+                    self.stats["rotations"] = self.stats.get("rotations", 0) + 1
+                    groups, same, has_groups = self._grouping(keys, resolution)
+                    group_tol = self._group_tol(max(len(g) for g in groups))
+                    err = 2.0 ** -40          # the rotated vectors are a fresh float64 start
+                    continue
+            R = (I - U.gram(Lk)).to_float()
+            S = (I - V.gram(Lk)).to_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
             sig = shift + d_sigma
             F, G = self._corrections(Tf, R, S, sig, d_sigma, same)
             self.stats["iterations"] += 1
             corr = max(np.max(np.abs(F)), np.max(np.abs(G)))
+            if _TRACE:
+                print(f"  pass depth={depth} n={n} Lk={Lk}/{L} groups={len(groups)} corr={corr:.2e} "
+                      f"t={time.perf_counter():.1f}", flush=True)
             if has_groups:      # blocks need orthonormal bases to full accuracy (first order)
-                done = corr * self.top <= self.abs_tol * 256 * n
+                done = corr <= group_tol
             else:               # isolated values: the Rayleigh-type estimate is second order
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
             stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
@@ -152,18 +192,62 @@ class _Refiner:
         diagT = self._diag(Tm)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
         sigma = diagT + diagT.scale_cols(kappa, L)
+        parts = []
         for idx in groups:
             if len(idx) < 2:
                 continue
-            sigma, U, V = self._resolve_block(A, Tm, U, V, sigma, np.sort(idx), depth)
+            parts.append(self._resolve_block(A, Tm, sigma, np.sort(idx), depth))
+        if parts:
+            sigma = _put_parts(sigma, parts)
         return sigma, U, V
+
+    @staticmethod
+    def _grouping(keys, resolution):
+        groups = _groups(keys, resolution)
+        label = np.empty(len(keys), dtype=int)
+        for g, idx in enumerate(groups):
+            label[idx] = g
+        return groups, label[:, None] == label[None, :], len(groups) < len(keys)
+
+    def _rotate_tails(self, U, V, Tf, groups, keys, resolution, L):
+        """Rotate every tail group's columns by the float64 SVD of its block (in place on
+        ``keys``/``resolution``); returns ``(U, V, rotated?)``."""
+        rotated = False
+        for idx in groups:
+            if len(idx) < 2:
+                continue
+            idx = np.sort(idx)
+            Bf = Tf[np.ix_(idx, idx)]
+            bmax = float(np.max(np.abs(Bf)))
+            if bmax * len(idx) <= self.abs_tol * 1e3:      # zeros: left to _resolve_block
+                continue
+            Wu, s, Wvt = np.linalg.svd(Bf)
+            if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
+                continue                                    # a cluster, or nothing gained
+            U = _replace_cols(U, U.cols(idx).matmul(Fixed.from_float(Wu, U.beta), L), idx)
+            V = _replace_cols(V, V.cols(idx).matmul(Fixed.from_float(Wvt.T, V.beta), L), idx)
+            keys[idx] = s
+            resolution[idx] = GROUP_TOL * s[0]
+            rotated = True
+        return U, V, rotated
+
+    def _group_tol(self, g: int) -> float:
+        """Largest first-order error of grouped bases, ``g`` the largest group (see :meth:`run`)."""
+        strict = self.abs_tol * 256 * self.A.shape[0] / self.top   # absolute, first order
+        if self.rel_tol <= 0:
+            return strict
+        relative = self.rel_tol * 2.0 ** -8 / g
+        second_order = math.sqrt(self.abs_tol / self.top) * 2.0 ** -8
+        return max(strict, min(relative, second_order))
 
     def _limbs_for(self, accuracy: float, n: int) -> int:
         """Limbs for an absolute accuracy ``accuracy * top`` (all limbs when accuracy is 0)."""
         if accuracy <= 0:
             return self.nlimbs
-        bits = -math.log2(accuracy) + math.log2(n) + 8 + max(0.0, self.A.E - math.log2(self.top))
-        return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta) + 2)))
+        # as for the full count: the leading limb of a product lies at most beta + 1 bits above
+        # its largest entry (~ top), and the truncated pairs add at most n L last-limb units
+        bits = -math.log2(accuracy) + self.A.beta + 1 + math.log2(max(n, 2)) + 4
+        return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta))))
 
     @staticmethod
     def _diag(Tm: Fixed) -> Fixed:
@@ -200,7 +284,8 @@ class _Refiner:
         G[dg, dg] = np.diag(S) / 2
         return F, G
 
-    def _resolve_block(self, A, Tm, U, V, sigma, idx, depth):
+    def _resolve_block(self, A, Tm, sigma, idx, depth):
+        """The singular values of the group ``idx`` as ``(idx, 1 x g Fixed)``."""
         self.stats["blocks"] += 1
         B = Tm.block(idx, idx)
         Bf = B.to_float()
@@ -208,9 +293,7 @@ class _Refiner:
         g = len(idx)
         if bmax * g <= self.abs_tol:              # below the working accuracy: exact zeros
             self.stats["zeros"] += g
-            sig_limbs = sigma.limbs.copy()
-            sig_limbs[:, 0, idx] = 0
-            return Fixed(sig_limbs, sigma.E, sigma.beta), U, V
+            return idx, Fixed(np.zeros((1, 1, g)), sigma.E, sigma.beta)
         sv = np.linalg.svd(Bf, compute_uv=False)
         spread = (sv[0] - sv[-1]) / sv[0]
         beta = A.beta
@@ -220,23 +303,37 @@ class _Refiner:
             keys, key_tol, shift = s0, GROUP_TOL * s0[0], 0.0
         else:                                     # a cluster around c: shifted Gram problems
             c = float(np.median(sv))
-            c2 = Fixed.from_float(np.full((1, g), c * c), beta)
-            cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
-            cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
-            BtB = B.T.matmul(B, self.nlimbs)
-            Mv = (BtB - cI).to_float()
+            if g <= 16:       # small blocks (pairs of an odd activation): exact integers
+                bi, be = B.to_ints()
+                Mi = np.array(bi, dtype=object).reshape(g, g)
+                BtB_ints = Mi.T.dot(Mi)                      # B^T B = BtB_ints 2^(2 be)
+                unit = Fraction(2) ** (2 * be)
+                cc = Fraction(c * c)
+                Mv = np.array([[float(BtB_ints[i, j] * unit - (cc if i == j else 0))
+                                for j in range(g)] for i in range(g)])
+                diag_ints, diag_e = [BtB_ints[i, i] for i in range(g)], 2 * be
+            else:
+                c2 = Fixed.from_float(np.full((1, g), c * c), beta)
+                cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
+                cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
+                BtB = B.T.matmul(B, self.nlimbs)
+                Mv = (BtB - cI).to_float()
+                diag_ints, diag_e = self._diag(BtB).to_ints()
             dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
-            if float(np.max(np.abs(dev))) <= 1024 * self.A.shape[0] * c * self.abs_tol:
+            # equal to the working accuracy, absolute or relative to the bases' orthonormality
+            degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
+                                 16 * g * c * c * self._group_tol(g))
+            if float(np.max(np.abs(dev))) <= degenerate_tol:
                 # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
                 self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
-                ints, e = self._diag(BtB).to_ints()
+                ints, e = diag_ints, diag_e
                 L = sigma.nlimbs
                 e_sig = sigma.E - beta * L
                 with mpmath.workprec(beta * (self.nlimbs + 4)):
                     val = mpmath.sqrt(mpmath.ldexp(mpmath.mpf(sum(ints)), e) / g)
                     iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
                 part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
-                return _align_to(sigma, part)(idx), U, V
+                return idx, part
             lv, Wv = np.linalg.eigh((Mv + Mv.T) / 2)
             Wv, lv = Wv[:, ::-1], lv[::-1]
             # left vectors paired with the right ones: u ~ B v (B ~ c Q is well conditioned)
@@ -246,27 +343,34 @@ class _Refiner:
             keys, key_tol, shift = lv, GROUP_TOL * scale, c
         Uw = Fixed.from_float(Wu, beta)
         Vw = Fixed.from_float(Wv, beta)
-        sig_b, Ub, Vb = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
-        sig_limbs_all = _align_to(sigma, sig_b)
-        U_new = _replace_cols(U, U.cols(idx).matmul(Ub, self.nlimbs), idx)
-        V_new = _replace_cols(V, V.cols(idx).matmul(Vb, self.nlimbs), idx)
-        return sig_limbs_all(idx), U_new, V_new
+        sig_b, _, _ = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
+        # only the singular values are returned: the group's columns of U and V are not
+        # rotated (U_G W_u would cost two full-precision products and nothing reads them;
+        # the groups are disjoint, so the other groups' blocks do not depend on them)
+        return idx, sig_b
 
 
-def _align_to(sigma: Fixed, part: Fixed):
-    def put(idx):
-        a, b, E = sigma._aligned(part)
-        out = a.copy()
-        out[:, 0, idx] = b[:, 0, :]
-        return Fixed(out, E, sigma.beta)._normalized()
-    return put
+def _put_parts(sigma: Fixed, parts) -> Fixed:
+    """``sigma`` with the entries ``idx`` replaced by ``part`` for every ``(idx, part)``."""
+    E = max([sigma.E] + [p.E for _, p in parts])
+    beta = sigma.beta
+
+    def lead(X):
+        return (E - X.E) // beta
+    L = max([lead(sigma) + sigma.nlimbs] + [lead(p) + p.nlimbs for _, p in parts])
+    out = np.zeros((L, 1, sigma.shape[1]))
+    out[lead(sigma):lead(sigma) + sigma.nlimbs] = sigma.limbs
+    for idx, p in parts:
+        out[:, 0, idx] = 0
+        out[lead(p):lead(p) + p.nlimbs, 0, idx] = p.limbs[:, 0, :]
+    return Fixed(out, E, beta)._normalized(inplace=True)
 
 
 def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
     a, b, E = X._aligned(cols)
     out = a.copy()
     out[:, :, idx] = b
-    return Fixed(out, E, X.beta)._normalized()
+    return Fixed(out, E, X.beta)._normalized(inplace=True)
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
@@ -287,9 +391,10 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     U0, s0, Vt0 = np.linalg.svd(Af)
     top = float(s0[0]) if s0[0] > 0 else 1.0
     work_bits = bits + guard + range_bits
-    nlimbs = math.ceil((work_bits + math.log2(top) - A.E + A.beta) / A.beta) + 1
-    nlimbs = max(nlimbs, math.ceil(work_bits / A.beta) + 1) + 1
-    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top)
+    # a product's leading limb exceeds its largest entry (~ top) by at most beta + 1 bits, and
+    # the truncated limb pairs add at most n L units of the last limb (L < 16)
+    nlimbs = math.ceil((work_bits + A.beta + 1 + math.log2(max(n, 2)) + 4) / A.beta)
+    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
     sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top, 0.0)
@@ -378,11 +483,29 @@ def _pad_square(values, index):
 
 def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
                    max_range: int = 120):
-    if max(np.shape(index)) < 512:      # small GEMMs: BLAS threads only contend
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(1):
-            return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
-    return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(_blas_threads(max(np.shape(index)))):
+        return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+
+
+def _blas_threads(size: int) -> int:
+    """BLAS threads for the limb GEMMs: one below 512 (threads only contend on small
+    products); above, whichever of 1 or 2 threads runs one size x size GEMM faster right now
+    (the machine may be shared, where a second thread can make GEMMs slower)."""
+    if size < 512:
+        return 1
+    from threadpoolctl import threadpool_limits
+    X = np.random.default_rng(0).standard_normal((size, size))
+    best, best_t = 2, math.inf
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            X @ X
+            t = time.perf_counter()
+            X @ X
+            elapsed = time.perf_counter() - t
+        if elapsed < best_t:
+            best, best_t = threads, elapsed
+    return best
 
 
 def _transposed(index):
@@ -442,7 +565,7 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     start = time.perf_counter()
     method = "ogita-aishima (fixed-point float64 GEMMs)"
     try:
-        svals, stats = _spectrum_once(values, index, digits, 16, regenerate, max_range)
+        svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
     except RefinementFailed:
         if not fallback:
             raise
