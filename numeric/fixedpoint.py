@@ -34,6 +34,20 @@ def limb_bits(inner: int) -> int:
     return int((54 - math.ceil(math.log2(max(inner, 2)))) // 2)     # n 2^(2 beta - 2) <= 2^52
 
 
+
+def _deposit(acc, s: int, P, base) -> None:
+    """Add the exact sum ``P`` of limb-level ``s`` products into limbs ``s, s+1, s+2``.
+
+    ``P`` is split twice at ``base`` so each piece fits its limb; the lowest piece
+    is dropped when limb ``s + 2`` lies beyond the accumulator (below the precision kept).
+    """
+    hi, lo = _split(P, base)
+    hi2, mid = _split(hi, base)
+    if s + 2 < acc.shape[0]:
+        acc[s + 2] += lo
+    acc[s + 1] += mid
+    acc[s] += hi2
+
 def _split(P: np.ndarray, base: float):
     hi = np.rint(P / base)
     return hi, P - hi * base
@@ -72,12 +86,7 @@ def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, sha
                     P = term
                 else:
                     P += term
-            hi, lo = _split(P, base)
-            hi2, mid = _split(hi, base)
-            if s + 2 < acc.shape[0]:
-                acc[s + 2] += lo
-            acc[s + 1] += mid
-            acc[s] += hi2
+            _deposit(acc, s, P, base)
     return Fixed(acc, X.E + Y.E + beta, beta)._normalized(nlimbs, inplace=True)
 
 
@@ -249,12 +258,7 @@ class Fixed:
                 P = T if P is None else P + T
                 used += 1 if a == b else 2
                 if used + 2 > chunk or k == len(terms) - 1:
-                    hi, lo = _split(P, base)
-                    hi2, mid = _split(hi, base)
-                    if s + 2 < acc.shape[0]:
-                        acc[s + 2] += lo
-                    acc[s + 1] += mid
-                    acc[s] += hi2
+                    _deposit(acc, s, P, base)
                     P, used = None, 0
         return Fixed(acc, 2 * self.E + beta, beta)._normalized(nlimbs, inplace=True)
 
