@@ -7,21 +7,12 @@ Run: PYTHONPATH=. python benchmarks/bench_lanczos.py [--repeats R]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 from numeric.data import digits
 from numeric.mlp import MLP, top_eigenvalue
-
-
-def best_time(func, repeats):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = func()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from _timing import best_time  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def main(argv=None):

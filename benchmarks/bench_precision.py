@@ -22,17 +22,9 @@ import numpy as np
 
 from numeric.networks import jacobian, jacobian_mpmath
 from numeric.precision import agreeing_digits, mpmath_singular_values, network_spectrum
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's directory)
 
 DIGITS = 30
-
-
-def best_of(f, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def numpy_svd_time(A):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 
 import numpy as np
 
 from numeric.stability_sim import sgd_quadratic_1d, two_step_growth
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def loop_sgd(a_values, eta, B, paths, steps, seed):
@@ -45,15 +45,6 @@ def loop_two_step(c1, c0, steps):
                 log_half = log_scale
         out.append((log_scale - log_half) / (steps - half))
     return out
-
-
-def best_of(f, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main(argv=None):

@@ -10,21 +10,12 @@ Run:  PYTHONPATH=. python benchmarks/label_noise_training.py
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from numeric import quadratic_net
 from numeric.quadratic_net import QuadraticNet, RegressionTask, loss_weight, train
-
-
-def best_of(func, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from _timing import best_of  # noqa: E402  (benchmarks/ is the script's directory)
 
 
 def main():
