@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.blas import dsyr2k, dsyrk
 
 from analytic.errors import InputError
 
@@ -35,22 +36,41 @@ def limb_bits(inner: int) -> int:
 
 
 
-def _deposit(acc, s: int, P, base) -> None:
-    """Add the exact sum ``P`` of limb-level ``s`` products into limbs ``s, s+1, s+2``.
+def _deposit(acc, s: int, P, base: float, tmp) -> None:
+    """Add the exact sum ``P`` of limb-level ``s`` products into limbs ``s + 1`` and ``s + 2``.
 
-    ``P`` is split twice at ``base`` so each piece fits its limb; the lowest piece
-    is dropped when limb ``s + 2`` lies beyond the accumulator (below the precision kept).
+    ``P`` (units of limb ``s + 2``, :math:`|P| < 2^{53}`) is split once at ``base``: the high
+    part (at most :math:`2^{53-\beta}`) goes to limb ``s + 1``, which may exceed
+    :math:`2^{\beta}` until the final carry propagation (:meth:`Fixed._normalized`), and the
+    low part to limb ``s + 2`` (dropped when that limb lies beyond the accumulator).  ``P`` and
+    ``tmp`` are overwritten.
     """
-    hi, lo = _split(P, base)
-    hi2, mid = _split(hi, base)
+    hi = _round_div(P, base, tmp)
+    acc[s + 1] += hi
     if s + 2 < acc.shape[0]:
-        acc[s + 2] += lo
-    acc[s + 1] += mid
-    acc[s] += hi2
+        hi *= base
+        P -= hi
+        acc[s + 2] += P
+
+
+def _round_div(P: np.ndarray, base: float, out: np.ndarray) -> np.ndarray:
+    """``rint(P / base)`` into ``out`` (``base`` a power of two: the division is exact)."""
+    np.multiply(P, 1.0 / base, out=out)
+    return np.rint(out, out=out)
+
 
 def _split(P: np.ndarray, base: float):
     hi = np.rint(P / base)
     return hi, P - hi * base
+
+
+def _gemm_into(X: np.ndarray, Y: np.ndarray, out: np.ndarray, accumulate: bool) -> None:
+    """``out = X @ Y`` or ``out += X @ Y`` (numpy's BLAS: measured faster here than SciPy's
+    ``dgemm`` accumulating in place)."""
+    if accumulate:
+        out += X @ Y
+    else:
+        np.matmul(X, Y, out=out)
 
 
 def pairs_per_split(beta: int, inner: int) -> int:
@@ -66,7 +86,8 @@ def pairs_per_split(beta: int, inner: int) -> int:
 
 
 def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, shape) -> "Fixed":
-    r"""Limbs of :math:`\sum_{a+b \le L} X_a \circ Y_b` for an exact bilinear ``product``."""
+    r"""Limbs of :math:`\sum_{a+b \le L} X_a \circ Y_b` for an exact bilinear ``product``
+    (called as ``product(x, y, out, accumulate)``)."""
     if X.beta != Y.beta:
         raise InputError("beta", (X.beta, Y.beta), "limb widths differ")
     beta = X.beta
@@ -75,19 +96,30 @@ def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, sha
     live_x = [bool(np.any(X.limbs[a])) for a in range(X.nlimbs)]
     live_y = [bool(np.any(Y.limbs[b])) for b in range(Y.nlimbs)]
     acc = np.zeros((nlimbs + 2,) + tuple(shape))
+    P = np.empty(tuple(shape))
+    tmp = np.empty(tuple(shape))
     for s in range(min(nlimbs, X.nlimbs + Y.nlimbs - 2) + 1):
         pairs = [(a, s - a) for a in range(max(0, s - Y.nlimbs + 1), min(X.nlimbs, s + 1))
                  if live_x[a] and live_y[s - a]]
         for start in range(0, len(pairs), chunk):
-            P = None
-            for a, b in pairs[start:start + chunk]:
-                term = product(X.limbs[a], Y.limbs[b])
-                if P is None:
-                    P = term
-                else:
-                    P += term
-            _deposit(acc, s, P, base)
+            for k, (a, b) in enumerate(pairs[start:start + chunk]):
+                product(X.limbs[a], Y.limbs[b], P, k > 0)
+            _deposit(acc, s, P, base, tmp)
     return Fixed(acc, X.E + Y.E + beta, beta)._normalized(nlimbs, inplace=True)
+
+
+def _col_dots_into(x, y, out, accumulate):
+    if accumulate:
+        out += np.einsum("ij,ij->j", x, y)[None, :]
+    else:
+        out[...] = np.einsum("ij,ij->j", x, y)[None, :]
+
+
+def _multiply_into(x, y, out, accumulate):
+    if accumulate:
+        out += x * y
+    else:
+        np.multiply(x, y, out=out)
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,9 +212,12 @@ class Fixed:
         (``inplace``: reuse this object's limb array, for freshly built temporaries)."""
         acc = self.limbs if inplace else self.limbs.copy()
         base = math.ldexp(1.0, self.beta)
+        c = np.empty(acc.shape[1:])
         for k in range(acc.shape[0] - 1, 0, -1):
-            c, acc[k] = _split(acc[k], base)
+            _round_div(acc[k], base, c)
             acc[k - 1] += c
+            c *= base
+            acc[k] -= c
         E = self.E
         top, acc[0] = _split(acc[0], base)
         while np.any(top != 0):
@@ -190,12 +225,12 @@ class Fixed:
             acc = np.concatenate([t[None], acc])
             E += self.beta
             top = c
-        while acc.shape[0] > 1 and not np.any(acc[0]):
-            acc = acc[1:]
-            E -= self.beta
-        if nlimbs is not None and acc.shape[0] > nlimbs:
-            acc = acc[:nlimbs]
-        return Fixed(acc, E, self.beta)
+        lead = 0
+        while lead < acc.shape[0] - 1 and not np.any(acc[lead]):
+            lead += 1
+        E -= self.beta * lead
+        stop = acc.shape[0] if nlimbs is None else min(acc.shape[0], lead + nlimbs)
+        return Fixed(acc[lead:stop], E, self.beta)
 
     def _aligned(self, other: "Fixed"):
         E = max(self.E, other.E)
@@ -208,13 +243,39 @@ class Fixed:
         b = np.concatenate([b, np.zeros((L - b.shape[0],) + b.shape[1:])]) if b.shape[0] < L else b
         return a, b, E
 
+    def plus(self, other: "Fixed", nlimbs: int | None = None, sign: int = 1) -> "Fixed":
+        """``self + sign * other`` (exact), normalized to at most ``nlimbs`` limbs."""
+        if self.shape != other.shape:
+            raise InputError("other", other.shape, f"shape differs from {self.shape}")
+        E = max(self.E, other.E)
+        sa, sb = (E - self.E) // self.beta, (E - other.E) // self.beta
+        out = np.zeros((max(sa + self.nlimbs, sb + other.nlimbs),) + self.shape)
+        out[sa:sa + self.nlimbs] = self.limbs
+        if sign > 0:
+            out[sb:sb + other.nlimbs] += other.limbs
+        else:
+            out[sb:sb + other.nlimbs] -= other.limbs
+        return Fixed(out, E, self.beta)._normalized(nlimbs, inplace=True)
+
     def __add__(self, other: "Fixed") -> "Fixed":
-        a, b, E = self._aligned(other)
-        return Fixed(a + b, E, self.beta)._normalized(inplace=True)
+        return self.plus(other)
 
     def __sub__(self, other: "Fixed") -> "Fixed":
-        a, b, E = self._aligned(other)
-        return Fixed(a - b, E, self.beta)._normalized(inplace=True)
+        return self.plus(other, sign=-1)
+
+    def diagonal(self) -> "Fixed":
+        """The diagonal of a square matrix as a 1 x n Fixed."""
+        r = np.arange(self.shape[0])
+        return Fixed(self.limbs[:, r, r][:, None, :], self.E, self.beta)
+
+    def identity_minus_float(self) -> np.ndarray:
+        """``I - self`` in float64, the diagonal computed exactly before rounding (so that
+        ``I - U^T U`` keeps its tiny diagonal for a nearly orthonormal ``U``)."""
+        out = -self.to_float()
+        n = self.shape[0]
+        one = Fixed.from_float(np.ones((1, n)), self.beta, 1)
+        out[np.arange(n), np.arange(n)] = (one - self.diagonal()).to_float()[0]
+        return out
 
     def matmul(self, other: "Fixed", nlimbs: int) -> "Fixed":
         """``self @ other`` to ``nlimbs`` limbs (absolute error ~ n L 2^(E - beta nlimbs)).
@@ -227,12 +288,13 @@ class Fixed:
             raise InputError("beta", (self.beta, other.beta), "limb widths differ")
         if self.shape[1] != other.shape[0]:
             raise InputError("shape", (self.shape, other.shape), "inner dimensions differ")
-        return _limb_products(self, other, nlimbs, self.shape[1], np.matmul,
+        return _limb_products(self, other, nlimbs, self.shape[1], _gemm_into,
                               (self.shape[0], other.shape[1]))
 
     def gram(self, nlimbs: int) -> "Fixed":
-        """``self.T @ self`` to ``nlimbs`` limbs; the limb pairs ``(a, b)`` and ``(b, a)`` give
-        transposed products, so each is formed once (half the GEMMs of :meth:`matmul`).
+        """``self.T @ self`` to ``nlimbs`` limbs; the limb pairs ``(a, b)`` and ``(b, a)`` are
+        formed together by one symmetric rank-2k update (BLAS ``syr2k``, one triangle: the
+        flops of one GEMM) and the pairs ``(a, a)`` by ``syrk`` (half a GEMM).
 
         >>> X = Fixed.from_float(np.array([[1.0, 2.0], [3.0, 4.0]]), 20, 3)
         >>> X.gram(6).to_float().tolist()
@@ -241,37 +303,44 @@ class Fixed:
         beta = self.beta
         base = math.ldexp(1.0, beta)
         chunk = pairs_per_split(beta, self.shape[0])
-        if chunk < 2:                       # no room for P + P^T: plain products
+        if chunk < 2:                       # no room for a pair and its transpose: plain products
             return self.T.matmul(self, nlimbs)
         live = [bool(np.any(self.limbs[a])) for a in range(self.nlimbs)]
         m = self.shape[1]
         acc = np.zeros((nlimbs + 2, m, m))
+        P = np.zeros((m, m))                # only P's lower triangle is ever written
+        tmp = np.empty((m, m))
         for s in range(min(nlimbs, 2 * self.nlimbs - 2) + 1):
-            # each pair a < b counts twice (P + P^T) towards the exact-summation budget
+            # each pair a < b counts twice towards the exact-summation budget
             terms = [(a, s - a) for a in range(max(0, s - self.nlimbs + 1), s // 2 + 1)
                      if live[a] and live[s - a]]
-            P, used = None, 0
+            used = 0
             for k, (a, b) in enumerate(terms):
-                T = self.limbs[a].T @ self.limbs[b]
-                if a != b:
-                    T = T + T.T
-                P = T if P is None else P + T
+                Xa = self.limbs[a].T                     # Fortran-ordered views, no copies
+                c = P.T                                  # upper triangle of P^T = lower of P
+                if a == b:
+                    dsyrk(1.0, Xa, beta=float(used > 0), c=c, trans=0, lower=0, overwrite_c=True)
+                else:
+                    dsyr2k(1.0, Xa, self.limbs[b].T, beta=float(used > 0), c=c, trans=0,
+                           lower=0, overwrite_c=True)
                 used += 1 if a == b else 2
                 if used + 2 > chunk or k == len(terms) - 1:
-                    _deposit(acc, s, P, base)
-                    P, used = None, 0
+                    _deposit(acc, s, P, base, tmp)
+                    used = 0
+        # the accumulated limbs are lower triangular: mirror them before the carries
+        low = np.tril_indices(m, -1)
+        for k in range(acc.shape[0]):
+            acc[k].T[low] = acc[k][low]
         return Fixed(acc, 2 * self.E + beta, beta)._normalized(nlimbs, inplace=True)
 
     def col_dots(self, other: "Fixed", nlimbs: int) -> "Fixed":
         """Column-wise dot products ``sum_i self[i, j] other[i, j]`` as a 1 x n Fixed."""
-        def dots(x, y):
-            return np.einsum("ij,ij->j", x, y)[None, :]
-        return _limb_products(self, other, nlimbs, self.shape[0], dots, (1, self.shape[1]))
+        return _limb_products(self, other, nlimbs, self.shape[0], _col_dots_into, (1, self.shape[1]))
 
     def scale_cols(self, factors, nlimbs: int) -> "Fixed":
         """``self @ diag(factors)`` with float64 factors (exact conversion of the factors)."""
         f = Fixed.from_float(np.asarray(factors, dtype=float)[None, :], self.beta)
-        return _limb_products(self, f, nlimbs, 1, np.multiply, self.shape)
+        return _limb_products(self, f, nlimbs, 1, _multiply_into, self.shape)
 
     # -- output ----------------------------------------------------------------------------
     def to_float(self) -> np.ndarray:

@@ -47,6 +47,7 @@ import numpy as np
 
 from analytic.errors import ImplregError, InputError
 
+from .evaluation_pass import Evaluation as _Evaluation, coupling as _coupling
 from .fixedpoint import Fixed, limb_bits
 
 __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "matrix_spectrum",
@@ -65,23 +66,46 @@ class RefinementFailed(ImplregError):
     """The refinement did not converge (the caller falls back to mpmath)."""
 
 
-def fixed_from_mp(values, index, bits: int, beta: int) -> Fixed:
-    """A :class:`Fixed` matrix from distinct mpf ``values`` and an index array, to ``bits`` bits
-    below its largest entry (each value rounded once).
+def fixed_from_mp(values, index, bits: int, beta: int, scale_exp: int = 0) -> Fixed:
+    """A :class:`Fixed` matrix from distinct mpf ``values`` (times ``2^scale_exp``) and an index
+    array, to ``bits`` bits below its largest entry (each value rounded once).
+
+    With ``scale_exp = top_limb_shift(max|values|, beta)`` the largest entry fills the top limb,
+    and one limb fewer carries the same bits.
 
     >>> A = fixed_from_mp([mpmath.mpf(1) / 3, mpmath.mpf(1)], np.array([[0, 1]]), 80, 20)
     >>> A.to_float().tolist() == [[1/3, 1.0]]
     True
+    >>> k = top_limb_shift(1.0, 20)
+    >>> B = fixed_from_mp([mpmath.mpf(1) / 3, mpmath.mpf(1)], np.array([[0, 1]]), 70, 20, k)
+    >>> C = fixed_from_mp([mpmath.mpf(1) / 3, mpmath.mpf(1)], np.array([[0, 1]]), 70, 20)
+    >>> (k, B.nlimbs, C.nlimbs, B.to_float().tolist() == [[2.0**k / 3, 2.0**k]])
+    (18, 4, 5, True)
     """
     maxabs = max((abs(v) for v in values), default=mpmath.mpf(0))
+    maxabs = mpmath.ldexp(maxabs, scale_exp)
     E = Fixed._exponent(float(maxabs), beta) if maxabs else 0
-    nlimbs = math.ceil(bits / beta) + 1
-    shift = beta * nlimbs - E
+    full_top = maxabs and float(maxabs) >= math.ldexp(1.0, E - 3)
+    nlimbs = math.ceil((bits + 2) / beta) if full_top else math.ceil(bits / beta) + 1
+    shift = beta * nlimbs - E + scale_exp
     with mpmath.workprec(bits + 64):
         ints = [int(mpmath.nint(mpmath.ldexp(v, shift))) for v in values]
     uniq = Fixed.from_ints(ints, (1, len(ints)), E, beta, nlimbs)
     flat = np.asarray(index).ravel()
     return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
+
+
+def top_limb_shift(maxabs: float, beta: int) -> int:
+    r"""The power of two ``k`` that puts ``maxabs 2^k`` just below a limb boundary
+    (:math:`2^{E-2} \le \text{maxabs}\,2^k < 2^{E-1}`, :math:`E` a multiple of ``beta``).
+
+    >>> top_limb_shift(1.0, 22), top_limb_shift(0.3, 22), top_limb_shift(0.2, 22)
+    (20, 0, 1)
+    """
+    if maxabs <= 0:
+        return 0
+    e = math.frexp(maxabs)[1]                 # 2^(e-1) <= maxabs < 2^e
+    return (-(e + 1)) % beta
 
 
 def _groups(keys: np.ndarray, tol) -> list[np.ndarray]:
@@ -124,7 +148,6 @@ class _Refiner:
         resolution = np.full(n, key_tol)        # how finely each key separates from the others
         groups, same, has_groups = self._grouping(keys, resolution)
         rotations = 0
-        I = Fixed.identity(n, A.beta)
         # Groups need orthonormal bases to first order, but only RELATIVE to each value: with
         # U_G^T U_G = I - R_G and V_G^T V_G = I - S_G, the block U_G^T A V_G has the singular
         # values of (I - R_G/2) Sigma_G (I - S_G/2) + O(eps^2 top), a multiplicative
@@ -133,14 +156,35 @@ class _Refiner:
         group_tol = self._group_tol(max(len(g) for g in groups))
         prev_corr = math.inf
         err = 2.0 ** -40                      # vector error of a float64 start
+        predicted = math.inf                  # vector error predicted after the last update
         it = 0
         while True:
             # mixed precision: products only as accurate as this step can use (err^2); full
             # precision as soon as this pass is predicted to be the last one
             last = (err <= group_tol) if has_groups else \
                 (err * err * self.top * n < self.abs_tol * 1e-3)
-            Lk = L if last else self._limbs_for(err * err * 2.0 ** -12, n)
+            # when the vectors are predicted accurate enough, this pass only evaluates: A V,
+            # the diagonal of U^T A V and the groups' blocks (no U^T (A V), no Gram matrices)
+            cheap = predicted * predicted * self.top * n < self.abs_tol * 1e-3
+            Lk = L if (last or cheap) else self._limbs_for(err * err * 2.0 ** -12, n)
             P = A.matmul(V, Lk)
+            if cheap:
+                fin = _Evaluation.of(U, V, P, groups, L)
+                if has_groups and shift == 0 and rotations < MAX_DEPTH:
+                    U, V, rotated = self._rotate_tails(U, V, fin.block_float, groups, keys,
+                                                       resolution, L)
+                    if rotated:
+                        rotations += 1
+                        self.stats["rotations"] = self.stats.get("rotations", 0) + 1
+                        groups, same, has_groups = self._grouping(keys, resolution)
+                        group_tol = self._group_tol(max(len(g) for g in groups))
+                        err, predicted = 2.0 ** -40, math.inf
+                        continue
+                if fin.orthonormality_error <= group_tol:
+                    self.stats["evaluation_passes"] = self.stats.get("evaluation_passes", 0) + 1
+                    diagT, rho, blocks = fin.diagT, fin.rho, fin.blocks
+                    break
+                predicted = math.inf          # not there yet: a full pass (A V is reused)
             Tm = U.T.matmul(P, Lk)
             Tf = Tm.to_float()
             if has_groups and shift == 0 and rotations < MAX_DEPTH:
@@ -148,16 +192,17 @@ class _Refiner:
                 # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
                 # rotated, and its keys now resolve relative to the block's own top value.
                 # This replaces a recursion level (several passes) by one pass.
-                U, V, rotated = self._rotate_tails(U, V, Tf, groups, keys, resolution, L)
+                U, V, rotated = self._rotate_tails(U, V, lambda idx: Tf[np.ix_(idx, idx)],
+                                                   groups, keys, resolution, L)
                 if rotated:                   # (R and S are not needed for this pass)
                     rotations += 1
                     self.stats["rotations"] = self.stats.get("rotations", 0) + 1
                     groups, same, has_groups = self._grouping(keys, resolution)
                     group_tol = self._group_tol(max(len(g) for g in groups))
-                    err = 2.0 ** -40          # the rotated vectors are a fresh float64 start
+                    err, predicted = 2.0 ** -40, math.inf   # the rotated vectors: a fresh start
                     continue
-            R = (I - U.gram(Lk)).to_float()
-            S = (I - V.gram(Lk)).to_float()
+            R = U.gram(Lk).identity_minus_float()
+            S = V.gram(Lk).identity_minus_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
             sig = shift + d_sigma
@@ -173,30 +218,36 @@ class _Refiner:
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
             stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
             if (done or stalled) and Lk == L:
+                diagT = Tm.diagonal()
+                blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
+                          for idx in groups if len(idx) > 1}
                 break
             if (done or stalled) and Lk < L:
                 err = 0.0                     # recompute at full precision, no update
+                predicted = corr if done else math.inf
                 continue
             prev_corr = corr
             it += 1
             if it > MAX_ITERATIONS:
                 if Lk == L and corr * self.top < self.abs_tol * 2.0**40:
+                    diagT = Tm.diagonal()
+                    blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
+                              for idx in groups if len(idx) > 1}
                     break                     # nearly there: the verification judges the digits
                 raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
             # U F is small (|F| ~ corr): it needs fewer limbs for the same absolute accuracy
             Lu = max(3, Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1)
-            U = (U + U.matmul(Fixed.from_float(F, A.beta), Lu))._normalized(L)
-            V = (V + V.matmul(Fixed.from_float(G, A.beta), Lu))._normalized(L)
+            U = U.plus(U.matmul(Fixed.from_float(F, A.beta), Lu), L)
+            V = V.plus(V.matmul(Fixed.from_float(G, A.beta), Lu), L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
+            # quadratic convergence, float64 rounding of F and G, and the products' accuracy,
+            # all amplified by the inverse relative gap (see numeric.evaluation_pass)
+            predicted = 4 * _coupling(sig, groups) * (corr * corr + corr * 2.0 ** -50
+                                                      + self._accuracy_of(Lk, n))
         # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
-        diagT = self._diag(Tm)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
         sigma = diagT + diagT.scale_cols(kappa, L)
-        parts = []
-        for idx in groups:
-            if len(idx) < 2:
-                continue
-            parts.append(self._resolve_block(A, Tm, sigma, np.sort(idx), depth))
+        parts = [self._resolve_block(B, sigma, np.array(idx), depth) for idx, B in blocks.items()]
         if parts:
             sigma = _put_parts(sigma, parts)
         return sigma, U, V
@@ -209,26 +260,35 @@ class _Refiner:
             label[idx] = g
         return groups, label[:, None] == label[None, :], len(groups) < len(keys)
 
-    def _rotate_tails(self, U, V, Tf, groups, keys, resolution, L):
-        """Rotate every tail group's columns by the float64 SVD of its block (in place on
-        ``keys``/``resolution``); returns ``(U, V, rotated?)``."""
+    def _rotate_tails(self, U, V, block_float, groups, keys, resolution, L):
+        """Rotate every tail group's columns by the float64 SVD of its block ``block_float(idx)``
+        (in place on ``keys``/``resolution``); returns ``(U, V, rotated?)``.
+
+        The rotated vectors are a fresh float64-quality start (the caller resets the predicted
+        error to float64's), so U and V are rotated and rounded in float64: the next pass then
+        multiplies by float64 (few-limb) matrices."""
         rotated = False
+        Uf = Vf = None
         for idx in groups:
             if len(idx) < 2:
                 continue
             idx = np.sort(idx)
-            Bf = Tf[np.ix_(idx, idx)]
+            Bf = block_float(idx)
             bmax = float(np.max(np.abs(Bf)))
             if bmax * len(idx) <= self.abs_tol * 1e3:      # zeros: left to _resolve_block
                 continue
             Wu, s, Wvt = np.linalg.svd(Bf)
             if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
                 continue                                    # a cluster, or nothing gained
-            U = _replace_cols(U, U.cols(idx).matmul(Fixed.from_float(Wu, U.beta), L), idx)
-            V = _replace_cols(V, V.cols(idx).matmul(Fixed.from_float(Wvt.T, V.beta), L), idx)
+            if Uf is None:
+                Uf, Vf = U.to_float(), V.to_float()
+            Uf[:, idx] = Uf[:, idx] @ Wu
+            Vf[:, idx] = Vf[:, idx] @ Wvt.T
             keys[idx] = s
             resolution[idx] = GROUP_TOL * s[0]
             rotated = True
+        if rotated:
+            U, V = Fixed.from_float(Uf, U.beta), Fixed.from_float(Vf, V.beta)
         return U, V, rotated
 
     def _group_tol(self, g: int) -> float:
@@ -248,6 +308,11 @@ class _Refiner:
         # its largest entry (~ top), and the truncated pairs add at most n L last-limb units
         bits = -math.log2(accuracy) + self.A.beta + 1 + math.log2(max(n, 2)) + 4
         return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta))))
+
+    def _accuracy_of(self, limbs: int, n: int) -> float:
+        """Absolute accuracy of a product to ``limbs`` limbs, relative to ``top`` (the inverse
+        of :meth:`_limbs_for`)."""
+        return 2.0 ** -(limbs * self.A.beta - (self.A.beta + 1 + math.log2(max(n, 2)) + 4))
 
     @staticmethod
     def _diag(Tm: Fixed) -> Fixed:
@@ -284,10 +349,10 @@ class _Refiner:
         G[dg, dg] = np.diag(S) / 2
         return F, G
 
-    def _resolve_block(self, A, Tm, sigma, idx, depth):
-        """The singular values of the group ``idx`` as ``(idx, 1 x g Fixed)``."""
+    def _resolve_block(self, B, sigma, idx, depth):
+        """The singular values of the group ``idx`` (block ``B = U_G^T A V_G``) as
+        ``(idx, 1 x g Fixed)``."""
         self.stats["blocks"] += 1
-        B = Tm.block(idx, idx)
         Bf = B.to_float()
         bmax = float(np.max(np.abs(Bf)))
         g = len(idx)
@@ -296,7 +361,7 @@ class _Refiner:
             return idx, Fixed(np.zeros((1, 1, g)), sigma.E, sigma.beta)
         sv = np.linalg.svd(Bf, compute_uv=False)
         spread = (sv[0] - sv[-1]) / sv[0]
-        beta = A.beta
+        beta = B.beta
         if spread > 1e-6:                         # a tail: float64 SVD of the block itself
             Wu, s0, Wvt = np.linalg.svd(Bf)
             Wv = Wvt.T
@@ -364,13 +429,6 @@ def _put_parts(sigma: Fixed, parts) -> Fixed:
         out[:, 0, idx] = 0
         out[lead(p):lead(p) + p.nlimbs, 0, idx] = p.limbs[:, 0, :]
     return Fixed(out, E, beta)._normalized(inplace=True)
-
-
-def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
-    a, b, E = X._aligned(cols)
-    out = a.copy()
-    out[:, :, idx] = b
-    return Fixed(out, E, X.beta)._normalized(inplace=True)
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
@@ -532,10 +590,11 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         beta = limb_bits(size)
         bits = math.ceil(digits * math.log2(10)) + 8
         range_bits = math.ceil(range_digits * math.log2(10))
-        A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta)
+        k = top_limb_shift(float(max(abs(v) for v in vals)), beta)   # exact power-of-two scaling
+        A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta, k)
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits)
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
-            svals = [mpmath.ldexp(mpmath.mpf(i), e) for i in ints]
+            svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
         pad = min(np.shape(index)) - len(svals)
         svals = svals + [mpmath.mpf(0)] * pad
         stats["zeros"] = stats.get("zeros", 0) + pad
