@@ -85,14 +85,25 @@ def pairs_per_split(beta: int, inner: int) -> int:
     return max(1, 1 << max(0, 53 - (2 * beta - 2) - math.ceil(math.log2(max(inner, 2)))))
 
 
-def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, shape) -> "Fixed":
+def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, shape,
+                   bound=None) -> "Fixed":
     r"""Limbs of :math:`\sum_{a+b \le L} X_a \circ Y_b` for an exact bilinear ``product``
-    (called as ``product(x, y, out, accumulate)``)."""
+    (called as ``product(x, y, out, accumulate)``).
+
+    The products of one anti-diagonal are summed in float64 before being split into limbs, as
+    many at a time as stay exact: ``bound(a, b)`` bounds every entry (and every partial sum) of
+    ``X_a o Y_b``, and a group is split as soon as its bounds would reach :math:`2^{53}`;
+    without ``bound`` the worst case over all limbs is used (:func:`pairs_per_split`)."""
     if X.beta != Y.beta:
         raise InputError("beta", (X.beta, Y.beta), "limb widths differ")
     beta = X.beta
     base = math.ldexp(1.0, beta)
-    chunk = pairs_per_split(beta, inner)
+    exact = math.ldexp(1.0, 53)
+    if bound is None:
+        worst = exact / pairs_per_split(beta, inner)
+
+        def bound(a, b):
+            return worst
     live_x = [bool(np.any(X.limbs[a])) for a in range(X.nlimbs)]
     live_y = [bool(np.any(Y.limbs[b])) for b in range(Y.nlimbs)]
     acc = np.zeros((nlimbs + 2,) + tuple(shape))
@@ -101,11 +112,31 @@ def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, sha
     for s in range(min(nlimbs, X.nlimbs + Y.nlimbs - 2) + 1):
         pairs = [(a, s - a) for a in range(max(0, s - Y.nlimbs + 1), min(X.nlimbs, s + 1))
                  if live_x[a] and live_y[s - a]]
-        for start in range(0, len(pairs), chunk):
-            for k, (a, b) in enumerate(pairs[start:start + chunk]):
-                product(X.limbs[a], Y.limbs[b], P, k > 0)
+        used, total = 0, 0.0
+        for a, b in pairs:
+            size = bound(a, b)
+            if used and total + size > exact:
+                _deposit(acc, s, P, base, tmp)
+                used, total = 0, 0.0
+            product(X.limbs[a], Y.limbs[b], P, used > 0)
+            used, total = used + 1, total + size
+        if used:
             _deposit(acc, s, P, base, tmp)
     return Fixed(acc, X.E + Y.E + beta, beta)._normalized(nlimbs, inplace=True)
+
+
+def _matmul_bound(X: "Fixed", Y: "Fixed"):
+    """``bound(a, b)`` for ``X_a @ Y_b``: the largest row sum of ``|X_a|`` times ``max |Y_b|``
+    (computed once per limb, when first needed)."""
+    rows, tops = {}, {}
+
+    def bound(a, b):
+        if a not in rows:
+            rows[a] = float(np.max(np.abs(X.limbs[a]).sum(axis=1)))
+        if b not in tops:
+            tops[b] = float(np.max(np.abs(Y.limbs[b])))
+        return rows[a] * tops[b]
+    return bound
 
 
 def _col_dots_into(x, y, out, accumulate):
@@ -289,7 +320,7 @@ class Fixed:
         if self.shape[1] != other.shape[0]:
             raise InputError("shape", (self.shape, other.shape), "inner dimensions differ")
         return _limb_products(self, other, nlimbs, self.shape[1], _gemm_into,
-                              (self.shape[0], other.shape[1]))
+                              (self.shape[0], other.shape[1]), _matmul_bound(self, other))
 
     def gram(self, nlimbs: int) -> "Fixed":
         """``self.T @ self`` to ``nlimbs`` limbs; the limb pairs ``(a, b)`` and ``(b, a)`` are
