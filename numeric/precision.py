@@ -235,15 +235,23 @@ class _Refiner:
                               for idx in groups if len(idx) > 1}
                     break                     # nearly there: the verification judges the digits
                 raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
-            # U F is small (|F| ~ corr): it needs fewer limbs for the same absolute accuracy
-            Lu = max(3, Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1)
+            kappa_gap = _coupling(sig, groups)
+            # U F is small (|F| ~ corr) and needs only the absolute accuracy the next pass can
+            # use: the quadratic error corr^2, or what a final evaluation pass needs (the
+            # inverse of its criterion, and the groups' first-order tolerance)
+            need = math.sqrt(self.abs_tol * 1e-3 / (self.top * n)) / (64 * kappa_gap)
+            if has_groups:
+                need = min(need, group_tol / 16)
+            update_acc = max(corr * corr * 2.0 ** -8, need)
+            Lu = max(3, min(Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1,
+                            self._limbs_for(update_acc / max(corr, 2.0 ** -1000), n)))
             U = U.plus(U.matmul(Fixed.from_float(F, A.beta), Lu), L)
             V = V.plus(V.matmul(Fixed.from_float(G, A.beta), Lu), L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
             # quadratic convergence, float64 rounding of F and G, and the products' accuracy,
             # all amplified by the inverse relative gap (see numeric.evaluation_pass)
-            predicted = 4 * _coupling(sig, groups) * (corr * corr + corr * 2.0 ** -50
-                                                      + self._accuracy_of(Lk, n))
+            predicted = 4 * kappa_gap * (corr * corr + corr * 2.0 ** -50 + update_acc
+                                         + self._accuracy_of(Lk, n))
         # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
         sigma = diagT + diagT.scale_cols(kappa, L)
