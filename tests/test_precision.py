@@ -109,3 +109,67 @@ def test_graded_tail_is_resolved_by_rotation():
     ref = _reference("relu2", 48, None, 60 + res.stats.get("range_digits", 16))
     assert res.stats.get("rotations", 0) >= 1, res.stats
     assert agreeing_digits(res.values, ref, ref[0], 30 + res.stats.get("range_digits", 16)) >= 30
+
+
+def _exact(F):
+    ints, e = F.to_ints()
+    return np.array(ints, dtype=object).reshape(F.shape), e
+
+
+def _assert_exact(got, exact, e_exact):
+    ig, eg = got.to_ints()
+    assert eg <= e_exact
+    assert [int(v) * 2 ** (e_exact - eg) for v in exact.ravel()] == ig
+
+
+def test_products_at_the_exact_summation_limit_stay_exact():
+    # every limb at 2^(beta-1) - 1 with an odd inner dimension: each limb product is an odd
+    # integer just below 2^52, two sum exactly in float64 and a third would round, so the
+    # measured bounds must split the anti-diagonal sums
+    n = 63
+    beta = limb_bits(n)
+    top = 2.0 ** (beta - 1) - 1
+    X = Fixed(np.full((5, n, n), top), 0, beta)
+    Y = Fixed(np.full((5, n, n), top), 0, beta)
+    IX, ex = _exact(X)
+    IY, ey = _exact(Y)
+    _assert_exact(X.matmul(Y, 12), IX.dot(IY), ex + ey)
+    _assert_exact(X.gram(12), IX.T.dot(IX), 2 * ex)
+
+
+def test_gram_with_many_pairs_per_split_is_exact():
+    # narrow limbs: a whole anti-diagonal is summed by syrk/syr2k before one split
+    rng = np.random.default_rng(11)
+    X = Fixed.from_float(rng.standard_normal((30, 20)), 14, 8)
+    IX, ex = _exact(X)
+    _assert_exact(X.gram(20), IX.T.dot(IX), 2 * ex)
+
+
+def test_evaluation_pass_equals_the_full_products():
+    from numeric.evaluation_pass import Evaluation
+    rng = np.random.default_rng(2)
+    n = 24
+    beta = limb_bits(n)
+    U = Fixed.from_float(np.linalg.qr(rng.standard_normal((n, n)))[0], beta)
+    V = Fixed.from_float(np.linalg.qr(rng.standard_normal((n, n)))[0], beta)
+    A = Fixed.from_float(rng.standard_normal((n, n)), beta)
+    P = A.matmul(V, 8)
+    groups = [np.array([3, 1, 7]), np.array([0]), np.array([5, 2])] + \
+        [np.array([i]) for i in (4, 6)] + [np.arange(8, n)]
+    ev = Evaluation.of(U, V, P, groups, 8)
+    Tm = U.T.matmul(P, 8)
+    assert ev.diagT.to_ints() == Tm.diagonal().to_ints()
+    for idx in ([1, 3, 7], [2, 5], list(range(8, n))):
+        assert ev.blocks[tuple(idx)].to_float().tolist() == Tm.block(idx, idx).to_float().tolist()
+    R = U.gram(8).identity_minus_float()
+    S = V.gram(8).identity_minus_float()
+    assert np.allclose(ev.rho, (np.diag(R) + np.diag(S)) / 2, rtol=1e-12, atol=0)
+    assert 0 < ev.orthonormality_error < 1e-14
+
+
+def test_high_precision_run_finishes_with_an_evaluation_pass():
+    res = network_spectrum("tanh", 40, 40, digits=30, verify=True)
+    assert res.stats.get("evaluation_passes", 0) >= 1, res.stats
+    ref = _reference("tanh", 40, None, 60 + res.stats.get("range_digits", 16))
+    assert agreeing_digits(res.values, ref, ref[0], 30 + res.stats.get("range_digits", 16)) >= 30
+    assert res.verified
