@@ -86,7 +86,7 @@ def pairs_per_split(beta: int, inner: int) -> int:
 
 
 def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, shape,
-                   bound=None) -> "Fixed":
+                   bound=None, keep_all: bool = False) -> "Fixed":
     r"""Limbs of :math:`\sum_{a+b \le L} X_a \circ Y_b` for an exact bilinear ``product``
     (called as ``product(x, y, out, accumulate)``).
 
@@ -122,7 +122,23 @@ def _limb_products(X: "Fixed", Y: "Fixed", nlimbs: int, inner: int, product, sha
             used, total = used + 1, total + size
         if used:
             _deposit(acc, s, P, base, tmp)
-    return Fixed(acc, X.E + Y.E + beta, beta)._normalized(nlimbs, inplace=True)
+    return Fixed(acc, X.E + Y.E + beta, beta)._normalized(None if keep_all else nlimbs, inplace=True)
+
+
+def levels_for(EX: int, EY: int, beta: int, inner: int, accuracy: float) -> int:
+    r"""The last anti-diagonal :math:`S` of limb products to form for an absolute accuracy
+    ``accuracy`` of a product of matrices with exponents ``EX``, ``EY``.
+
+    The products dropped (:math:`a + b > S`, at most 16 per anti-diagonal) are bounded by
+    :math:`16\,n\,2^{E_X+E_Y-\beta(S+1)-2}` in all, which is kept below ``accuracy / 4``.
+
+    >>> levels_for(22, 0, 22, 1000, 2.0 ** -128)
+    7
+    """
+    if accuracy <= 0:
+        raise InputError("accuracy", accuracy, "must be positive")
+    need = EX + EY + 4 + math.log2(max(inner, 2)) - math.log2(accuracy)
+    return max(0, math.ceil(need / beta) - 1)
 
 
 def _matmul_bound(X: "Fixed", Y: "Fixed"):
@@ -322,7 +338,22 @@ class Fixed:
         return _limb_products(self, other, nlimbs, self.shape[1], _gemm_into,
                               (self.shape[0], other.shape[1]), _matmul_bound(self, other))
 
-    def gram(self, nlimbs: int) -> "Fixed":
+    def matmul_to(self, other: "Fixed", accuracy: float) -> "Fixed":
+        """``self @ other`` to the absolute ``accuracy`` (the limb pairs needed for it, from the
+        operands' exponents: see :func:`levels_for`)."""
+        if self.shape[1] != other.shape[0]:
+            raise InputError("shape", (self.shape, other.shape), "inner dimensions differ")
+        S = levels_for(self.E, other.E, self.beta, self.shape[1], accuracy)
+        return _limb_products(self, other, S, self.shape[1], _gemm_into,
+                              (self.shape[0], other.shape[1]), _matmul_bound(self, other),
+                              keep_all=True)
+
+    def gram_to(self, accuracy: float) -> "Fixed":
+        """``self.T @ self`` to the absolute ``accuracy`` (see :meth:`matmul_to`)."""
+        S = levels_for(self.E, self.E, self.beta, self.shape[0], accuracy)
+        return self.gram(S, keep_all=True)
+
+    def gram(self, nlimbs: int, keep_all: bool = False) -> "Fixed":
         """``self.T @ self`` to ``nlimbs`` limbs; the limb pairs ``(a, b)`` and ``(b, a)`` are
         formed together by one symmetric rank-2k update (BLAS ``syr2k``, one triangle: the
         flops of one GEMM) and the pairs ``(a, a)`` by ``syrk`` (half a GEMM).
@@ -335,7 +366,8 @@ class Fixed:
         base = math.ldexp(1.0, beta)
         chunk = pairs_per_split(beta, self.shape[0])
         if chunk < 2:                       # no room for a pair and its transpose: plain products
-            return self.T.matmul(self, nlimbs)
+            return _limb_products(self.T, self, nlimbs, self.shape[0], _gemm_into,
+                                  (self.shape[1], self.shape[1]), keep_all=keep_all)
         live = [bool(np.any(self.limbs[a])) for a in range(self.nlimbs)]
         m = self.shape[1]
         acc = np.zeros((nlimbs + 2, m, m))
@@ -362,7 +394,8 @@ class Fixed:
         low = np.tril_indices(m, -1)
         for k in range(acc.shape[0]):
             acc[k].T[low] = acc[k][low]
-        return Fixed(acc, 2 * self.E + beta, beta)._normalized(nlimbs, inplace=True)
+        return Fixed(acc, 2 * self.E + beta, beta)._normalized(None if keep_all else nlimbs,
+                                                               inplace=True)
 
     def col_dots(self, other: "Fixed", nlimbs: int) -> "Fixed":
         """Column-wise dot products ``sum_i self[i, j] other[i, j]`` as a 1 x n Fixed."""

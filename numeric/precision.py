@@ -157,6 +157,7 @@ class _Refiner:
         prev_corr = math.inf
         err = 2.0 ** -40                      # vector error of a float64 start
         predicted = math.inf                  # vector error predicted after the last update
+        need = 0.0                            # accuracy the final evaluation pass needs (known later)
         it = 0
         while True:
             # mixed precision: products only as accurate as this step can use (err^2); full
@@ -166,8 +167,13 @@ class _Refiner:
             # when the vectors are predicted accurate enough, this pass only evaluates: A V,
             # the diagonal of U^T A V and the groups' blocks (no U^T (A V), no Gram matrices)
             cheap = predicted * predicted * self.top * n < self.abs_tol * 1e-3
-            Lk = L if (last or cheap) else self._limbs_for(err * err * 2.0 ** -12, n)
-            P = A.matmul(V, Lk)
+            # (never more accurate than the final evaluation pass can use: ``need``)
+            full = last or cheap
+            full_acc = self.abs_tol / self.top
+            acc_k = full_acc if full else max(err * err * 2.0 ** -12, need, full_acc)
+            Lk = self._limbs_for(acc_k, n)              # (reported)
+            # products to an absolute accuracy: T = U^T (A V) sums n entries of A V
+            P = A.matmul_to(V, acc_k * self.top / (4 * math.sqrt(n)))
             if cheap:
                 fin = _Evaluation.of(U, V, P, groups, L)
                 if has_groups and shift == 0 and rotations < MAX_DEPTH:
@@ -185,7 +191,7 @@ class _Refiner:
                     diagT, rho, blocks = fin.diagT, fin.rho, fin.blocks
                     break
                 predicted = math.inf          # not there yet: a full pass (A V is reused)
-            Tm = U.T.matmul(P, Lk)
+            Tm = U.T.matmul_to(P, acc_k * self.top)
             Tf = Tm.to_float()
             if has_groups and shift == 0 and rotations < MAX_DEPTH:
                 # a tail group (values resolved by float64 only relative to the top) is
@@ -201,8 +207,8 @@ class _Refiner:
                     group_tol = self._group_tol(max(len(g) for g in groups))
                     err, predicted = 2.0 ** -40, math.inf   # the rotated vectors: a fresh start
                     continue
-            R = U.gram(Lk).identity_minus_float()
-            S = V.gram(Lk).identity_minus_float()
+            R = U.gram_to(acc_k).identity_minus_float()
+            S = V.gram_to(acc_k).identity_minus_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
             sig = shift + d_sigma
@@ -217,19 +223,19 @@ class _Refiner:
             else:               # isolated values: the Rayleigh-type estimate is second order
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
             stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
-            if (done or stalled) and Lk == L:
+            if (done or stalled) and full:
                 diagT = Tm.diagonal()
                 blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
                           for idx in groups if len(idx) > 1}
                 break
-            if (done or stalled) and Lk < L:
+            if (done or stalled) and not full:
                 err = 0.0                     # recompute at full precision, no update
                 predicted = corr if done else math.inf
                 continue
             prev_corr = corr
             it += 1
             if it > MAX_ITERATIONS:
-                if Lk == L and corr * self.top < self.abs_tol * 2.0**40:
+                if full and corr * self.top < self.abs_tol * 2.0**40:
                     diagT = Tm.diagonal()
                     blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
                               for idx in groups if len(idx) > 1}
@@ -243,15 +249,13 @@ class _Refiner:
             if has_groups:
                 need = min(need, group_tol / 16)
             update_acc = max(corr * corr * 2.0 ** -8, need)
-            Lu = max(3, min(Lk - int(-math.log2(max(corr, 2.0 ** -1000)) // A.beta) + 1,
-                            self._limbs_for(update_acc / max(corr, 2.0 ** -1000), n)))
-            U = U.plus(U.matmul(Fixed.from_float(F, A.beta), Lu), L)
-            V = V.plus(V.matmul(Fixed.from_float(G, A.beta), Lu), L)
+            U = U.plus(U.matmul_to(Fixed.from_float(F, A.beta), update_acc), L)
+            V = V.plus(V.matmul_to(Fixed.from_float(G, A.beta), update_acc), L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
             # quadratic convergence, float64 rounding of F and G, and the products' accuracy,
             # all amplified by the inverse relative gap (see numeric.evaluation_pass)
             predicted = 4 * kappa_gap * (corr * corr + corr * 2.0 ** -50 + update_acc
-                                         + self._accuracy_of(Lk, n))
+                                         + acc_k)
         # singular values sigma_i = T_ii / (1 - rho_i), the factor applied in float64 (rho is tiny)
         kappa = np.where(np.abs(rho) < 0.5, rho / (1 - rho), 0.0)
         sigma = diagT + diagT.scale_cols(kappa, L)
@@ -316,11 +320,6 @@ class _Refiner:
         # its largest entry (~ top), and the truncated pairs add at most n L last-limb units
         bits = -math.log2(accuracy) + self.A.beta + 1 + math.log2(max(n, 2)) + 4
         return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta))))
-
-    def _accuracy_of(self, limbs: int, n: int) -> float:
-        """Absolute accuracy of a product to ``limbs`` limbs, relative to ``top`` (the inverse
-        of :meth:`_limbs_for`)."""
-        return 2.0 ** -(limbs * self.A.beta - (self.A.beta + 1 + math.log2(max(n, 2)) + 4))
 
     @staticmethod
     def _diag(Tm: Fixed) -> Fixed:
