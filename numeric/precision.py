@@ -356,6 +356,43 @@ class _Refiner:
         G[dg, dg] = np.diag(S) / 2
         return F, G
 
+    def _cluster_values(self, BtB: Fixed, Mv: np.ndarray, c: float, sigma: Fixed, depth: int):
+        r"""The singular values of a cluster around ``c`` from its Gram matrix ``BtB`` (accurate to
+        :math:`c\,\epsilon/8` for the absolute accuracy :math:`\epsilon`), as a ``1 x g`` Fixed.
+
+        With :math:`s^2` just below the cluster's smallest squared value, the eigenvalues
+        :math:`\mu = \sigma^2 - s^2` of the positive definite :math:`M = B^\top B - s^2 I` lie in
+        :math:`[\delta, 3\delta]` for the cluster's spread :math:`2\delta`: :math:`M` is refined as
+        a problem of its own (top :math:`3\delta`, absolute accuracy :math:`c\,\epsilon`, since
+        :math:`d\sigma = d\mu / 2\sigma`), from the float64 eigenvectors of ``Mv``
+        :math:`\approx B^\top B - c^2 I`, and :math:`\sigma = \sqrt{s^2 + \mu}`.  Refining
+        :math:`B` itself with the shift :math:`c` would need left and right vectors paired to the
+        cluster's relative splitting (far below float64's :math:`10^{-16}`); :math:`M` needs one
+        set of vectors, and its splittings are relative to its own top.
+        """
+        g = BtB.shape[0]
+        lv, W = np.linalg.eigh((Mv + Mv.T) / 2)
+        spread = max(float(lv[-1] - lv[0]), float(np.max(np.abs(lv))) * 1e-3, 1e-300)
+        s2 = c * c + float(lv[0]) - spread / 2        # eigenvalues of M in [spread/2, 3 spread/2]
+        M = _with_diagonal(BtB, s2, -1)
+        keys = lv - float(lv[0]) + spread / 2
+        top = float(np.max(keys))
+        abs_tol = c * self.abs_tol
+        work_bits = max(8.0, math.log2(top / abs_tol))
+        nlimbs = math.ceil((work_bits + M.beta + 1 + math.log2(max(g, 2)) + 4) / M.beta)
+        sub = _Refiner(M, nlimbs, abs_tol=abs_tol, top=top, rel_tol=0.0, stats=self.stats)
+        Ww = Fixed.from_float(W, M.beta)
+        mu, _, _ = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, 0.0, depth + 1)
+        ints, e = mu.to_ints()
+        L = sigma.nlimbs
+        e_sig = sigma.E - sigma.beta * L
+        with mpmath.workprec(sigma.beta * (self.nlimbs + 4)):
+            base = mpmath.mpf(s2)
+            vals = [int(mpmath.nint(mpmath.ldexp(mpmath.sqrt(base + mpmath.ldexp(mpmath.mpf(i), e)),
+                                                 -e_sig))) for i in ints]
+        self.stats["clusters"] = self.stats.get("clusters", 0) + 1
+        return Fixed.from_ints(vals, (1, g), sigma.E, sigma.beta, L)
+
     def _resolve_block(self, B, sigma, idx, depth):
         """The singular values of the group ``idx`` (block ``B = U_G^T A V_G``) as
         ``(idx, 1 x g Fixed)``."""
@@ -388,7 +425,7 @@ class _Refiner:
                 c2 = Fixed.from_float(np.full((1, g), c * c), beta)
                 cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
                 cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
-                BtB = B.T.matmul(B, self.nlimbs)
+                BtB = B.gram_to(c * self.abs_tol / 8)
                 Mv = (BtB - cI).to_float()
                 diag_ints, diag_e = self._diag(BtB).to_ints()
             dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
@@ -406,13 +443,8 @@ class _Refiner:
                     iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
                 part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
                 return idx, part
-            lv, Wv = np.linalg.eigh((Mv + Mv.T) / 2)
-            Wv, lv = Wv[:, ::-1], lv[::-1]
-            # left vectors paired with the right ones: u ~ B v (B ~ c Q is well conditioned)
-            Wu, Rq = np.linalg.qr(Bf @ Wv)
-            Wu = Wu * np.where(np.diag(Rq) < 0, -1.0, 1.0)
-            scale = max(float(np.max(np.abs(lv))), 1e-300)
-            keys, key_tol, shift = lv, GROUP_TOL * scale, c
+            BtB = _fixed_from_int_matrix(BtB_ints, 2 * be, beta) if g <= 16 else BtB
+            return idx, self._cluster_values(BtB, Mv, c, sigma, depth)
         Uw = Fixed.from_float(Wu, beta)
         Vw = Fixed.from_float(Wv, beta)
         sig_b, _, _ = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
@@ -420,6 +452,25 @@ class _Refiner:
         # rotated (U_G W_u would cost two full-precision products and nothing reads them;
         # the groups are disjoint, so the other groups' blocks do not depend on them)
         return idx, sig_b
+
+
+def _fixed_from_int_matrix(ints, e: int, beta: int) -> Fixed:
+    """A square Fixed matrix equal to the Python integers ``ints * 2^e`` (``e`` a multiple of
+    ``beta``)."""
+    g = ints.shape[0]
+    flat = [int(v) for v in ints.ravel()]
+    top = max((abs(v) for v in flat), default=0)
+    nlimbs = max(1, top.bit_length() // beta + 2)
+    return Fixed.from_ints(flat, (g, g), e + beta * nlimbs, beta, nlimbs)
+
+
+def _with_diagonal(X: Fixed, value: float, sign: int) -> Fixed:
+    """``X + sign * value * I`` exactly (``value`` a float64 number)."""
+    g = X.shape[0]
+    d = Fixed.from_float(np.full((1, g), value), X.beta)
+    D = Fixed(np.zeros((d.nlimbs, g, g)), d.E, X.beta)
+    D.limbs[:, np.arange(g), np.arange(g)] = d.limbs[:, 0, :]
+    return X.plus(D, sign=sign)
 
 
 def _put_parts(sigma: Fixed, parts) -> Fixed:
