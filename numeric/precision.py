@@ -655,13 +655,15 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
             svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
         pad = min(np.shape(index)) - len(svals)
         svals = svals + [mpmath.mpf(0)] * pad
-        stats["zeros"] = stats.get("zeros", 0) + pad
+        below = stats.get("zeros", 0)        # below the working accuracy (not exact zero lines)
+        stats["zeros"] = below + pad
         nonzero = [v for v in svals if v != 0]
         smallest = float(mpmath.log10(svals[0] / nonzero[-1])) if nonzero and svals[0] else 0.0
         stats["range_digits"] = range_digits
-        if smallest <= range_digits or range_digits >= max_range:
+        if range_digits >= max_range or (smallest <= range_digits and not below):
             break
-        range_digits = min(max_range, math.ceil(smallest) + 12)
+        # a value below the range, or one the refinement could only call zero: look deeper
+        range_digits = min(max_range, max(math.ceil(smallest) + 12, 2 * range_digits if below else 0))
     return svals[:min(index.shape)], stats
 
 

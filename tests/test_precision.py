@@ -5,7 +5,7 @@ import pytest
 
 from numeric.fixedpoint import Fixed, limb_bits
 from numeric.networks import jacobian_mpmath
-from numeric.precision import agreeing_digits, mpmath_singular_values, network_spectrum
+from numeric.precision import agreeing_digits, matrix_spectrum, mpmath_singular_values, network_spectrum
 
 
 def _reference(name, n, scale, dps):
@@ -18,6 +18,7 @@ def _reference(name, n, scale, dps):
     ("sinc", 16, 15),          # sinc at the sampling rate: identity, one 16-fold cluster
     ("sinc", 20, 6),           # plateau (clustered near the top) then a drop far below 1e-16
     ("gaussian", 24, 2),       # drop below float64's floor
+    ("sinc", 40, None),        # default scale: a 30-fold cluster split at 1e-14 ... 1e-20 and below
 ])
 def test_thirty_digits_against_mpmath(name, n, scale):
     res = network_spectrum(name, n, n, scale, digits=30, verify=True)
@@ -172,4 +173,17 @@ def test_high_precision_run_finishes_with_an_evaluation_pass():
     assert res.stats.get("evaluation_passes", 0) >= 1, res.stats
     ref = _reference("tanh", 40, None, 60 + res.stats.get("range_digits", 16))
     assert agreeing_digits(res.values, ref, ref[0], 30 + res.stats.get("range_digits", 16)) >= 30
+    assert res.verified
+
+
+def test_a_value_first_found_below_the_range_is_resolved_not_zeroed():
+    # float64 sees 1e-60 as 0 relative to 1: the first pass (16 digits of range) can only call it
+    # zero, which must deepen the range instead of reporting an exact zero
+    tiny = mpmath.mpf("1e-60")
+    values = [mpmath.mpf(1), tiny, mpmath.mpf(0), mpmath.mpf(1) / 2, mpmath.mpf(1) / 3]
+    index = np.array([[0, 2, 4], [2, 1, 2], [2, 2, 3]])
+    res = matrix_spectrum(values, index, digits=30, verify=True)
+    ref = mpmath_singular_values(mpmath.matrix([[values[k] for k in row] for row in index.tolist()]), 90)
+    assert res.zeros == 0 and res.values[-1] != 0, res.stats
+    assert abs(res.values[-1] - ref[-1]) < mpmath.mpf(10) ** -29 * ref[-1]
     assert res.verified
