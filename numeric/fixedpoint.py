@@ -3,9 +3,12 @@ r"""Fixed-point multiprecision matrices multiplied with float64 BLAS (an Ozaki-t
 A :class:`Fixed` matrix stores :math:`X = \sum_k L_k\, 2^{E - \beta(k+1)}` with integer-valued
 float64 *limbs* :math:`|L_k| \le 2^{\beta-1}` and :math:`E` a multiple of :math:`\beta`.  When
 :math:`2\beta - 2 + \log_2 n < 53` every limb product :math:`L_a L'_b` over an inner dimension
-:math:`n` is computed *exactly* by one float64 GEMM; the partial products are split into limbs and
-accumulated without rounding.  Truncating after :math:`L` limbs gives an absolute error of about
-:math:`n L\, 2^{E-\beta L}`.
+:math:`n` is computed *exactly* by one float64 GEMM (``syrk``/``syr2k`` for Gram matrices).  The
+products of one anti-diagonal :math:`a + b = s` are summed in float64 while a bound measured on
+the limbs (largest row sum times largest entry) keeps the sum below :math:`2^{53}`, then split
+once into two limbs; carries are propagated at the end.  Only the anti-diagonals an absolute
+accuracy needs are formed (:func:`levels_for`: about :math:`16 n\,2^{E_X+E_Y-\beta(S+1)-2}`
+is dropped after anti-diagonal :math:`S`).
 
 Reference: K. Ozaki, T. Ogita, S. Oishi, S. M. Rump, "Error-free transformations of matrix
 multiplication by using fast routines of matrix multiplication and its applications",

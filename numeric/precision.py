@@ -19,16 +19,22 @@ The errors square at each step.  Pairs whose float64 singular values are not res
 as the sinc plateau, and tails below float64's floor) are grouped: inside a group only
 re-orthogonalisation is done.  A *tail* group (values spread over more than 1e-6 of its top) is
 diagonalised in place by the float64 SVD of its accurate block :math:`T_{GG}` (its columns of
-:math:`U, V` rotated), after which its keys resolve relative to the block's own top value; this
-costs one pass per level instead of a recursion.  Groups need orthonormal bases only to a relative
-first-order tolerance (a multiplicative perturbation of the group's values), plus a second-order
-coupling condition.  The remaining groups' blocks :math:`B = U_G^\top A V_G` are decomposed
-recursively — clusters around :math:`c` from the shifted problem :math:`B^\top B - c^2 I`.  A block
-below the working accuracy is reported as exact zeros (rank deficiency).
+:math:`U, V` rotated in float64: a fresh float64-quality start), after which its keys resolve
+relative to the block's own top value; this costs one pass per level instead of a recursion.
+Groups need orthonormal bases only to a relative first-order tolerance (a multiplicative
+perturbation of the group's values), plus a second-order coupling condition.  A *cluster* around
+:math:`c` is refined as a problem of its own: the positive definite :math:`B^\top B - s^2 I` of its
+block :math:`B = U_G^\top A V_G`, with :math:`s^2` just below the cluster, whose splittings are
+relative to its own top (recursively, for clusters within clusters).  A block below the working
+accuracy is reported as exact zeros (rank deficiency); a value the refinement can only call zero
+deepens the dynamic range instead.
 
-Products use as many limbs as the pass needs (fewer in the early, first-order passes).  The
-requested digits are confirmed by an independent recomputation (``verify=True``: the transposed
-matrix, 12 more digits, 40 guard bits).
+Every product is formed to the absolute accuracy its pass can use (:meth:`Fixed.matmul_to`): the
+quadratic error of the step, but never more than the final pass needs.  Once the vectors are
+predicted accurate enough (:mod:`numeric.evaluation_pass`), the last pass only evaluates
+:math:`AV`, the diagonal of :math:`U^\top AV` and the groups' blocks.  The requested digits are
+confirmed by an independent recomputation (``verify=True``: the transposed matrix, 12 more digits,
+40 guard bits).
 
 References: T. Ogita, K. Aishima, "Iterative refinement for singular value decomposition based on
 matrix multiplication", J. Comput. Appl. Math. 369 (2020) 112512; "Iterative refinement for
@@ -178,7 +184,7 @@ class _Refiner:
                 fin = _Evaluation.of(U, V, P, groups, L)
                 if has_groups and shift == 0 and rotations < MAX_DEPTH:
                     U, V, rotated = self._rotate_tails(U, V, fin.block_float, groups, keys,
-                                                       resolution, L)
+                                                       resolution, (acc_k + err * err) * self.top)
                     if rotated:
                         rotations += 1
                         self.stats["rotations"] = self.stats.get("rotations", 0) + 1
@@ -199,7 +205,8 @@ class _Refiner:
                 # rotated, and its keys now resolve relative to the block's own top value.
                 # This replaces a recursion level (several passes) by one pass.
                 U, V, rotated = self._rotate_tails(U, V, lambda idx: Tf[np.ix_(idx, idx)],
-                                                   groups, keys, resolution, L)
+                                                   groups, keys, resolution,
+                                                   (acc_k + err * err) * self.top)
                 if rotated:                   # (R and S are not needed for this pass)
                     rotations += 1
                     self.stats["rotations"] = self.stats.get("rotations", 0) + 1
@@ -272,7 +279,7 @@ class _Refiner:
             label[idx] = g
         return groups, label[:, None] == label[None, :], len(groups) < len(keys)
 
-    def _rotate_tails(self, U, V, block_float, groups, keys, resolution, L):
+    def _rotate_tails(self, U, V, block_float, groups, keys, resolution, noise):
         """Rotate every tail group's columns by the float64 SVD of its block ``block_float(idx)``
         (in place on ``keys``/``resolution``); returns ``(U, V, rotated?)``.
 
@@ -288,6 +295,10 @@ class _Refiner:
             Bf = block_float(idx)
             bmax = float(np.max(np.abs(Bf)))
             if bmax * len(idx) <= self.abs_tol * 1e3:      # zeros: left to _resolve_block
+                continue
+            if bmax <= 16 * noise:
+                # not resolved yet: the block lies within this pass's accuracy plus the
+                # second-order coupling of the current vectors (err^2 top), e.g. a null space
                 continue
             Wu, s, Wvt = np.linalg.svd(Bf)
             if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
@@ -653,10 +664,11 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits)
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
             svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
-        pad = min(np.shape(index)) - len(svals)
-        svals = svals + [mpmath.mpf(0)] * pad
-        below = stats.get("zeros", 0)        # below the working accuracy (not exact zero lines)
-        stats["zeros"] = below + pad
+        # zeros beyond the structural ones (dropped zero lines, padding to a square) lie below
+        # the working accuracy
+        below = max(0, stats.get("zeros", 0) - (size - min(kept.shape)))
+        svals = (svals + [mpmath.mpf(0)] * max(0, min(np.shape(index)) - len(svals)))[:min(np.shape(index))]
+        stats["zeros"] = sum(1 for v in svals if v == 0)
         nonzero = [v for v in svals if v != 0]
         smallest = float(mpmath.log10(svals[0] / nonzero[-1])) if nonzero and svals[0] else 0.0
         stats["range_digits"] = range_digits
@@ -664,7 +676,7 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
             break
         # a value below the range, or one the refinement could only call zero: look deeper
         range_digits = min(max_range, max(math.ceil(smallest) + 12, 2 * range_digits if below else 0))
-    return svals[:min(index.shape)], stats
+    return svals, stats
 
 
 def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regenerate=None,
