@@ -283,11 +283,12 @@ class _Refiner:
         """Rotate every tail group's columns by the float64 SVD of its block ``block_float(idx)``
         (in place on ``keys``/``resolution``); returns ``(U, V, rotated?)``.
 
-        The rotated vectors are a fresh float64-quality start (the caller resets the predicted
-        error to float64's), so U and V are rotated and rounded in float64: the next pass then
-        multiplies by float64 (few-limb) matrices."""
-        rotated = False
-        Uf = Vf = None
+        The rotated vectors are a fresh start (the caller resets the predicted error to
+        float64's).  When every rotated value lies well above float64's resolution of the
+        whole problem, U and V are rotated and rounded in float64 (the next pass multiplies by
+        few-limb matrices); a tail below it keeps its accurate basis only if the rotation is
+        exact, so then the columns are multiplied in fixed point."""
+        todo = []
         for idx in groups:
             if len(idx) < 2:
                 continue
@@ -303,16 +304,26 @@ class _Refiner:
             Wu, s, Wvt = np.linalg.svd(Bf)
             if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
                 continue                                    # a cluster, or nothing gained
-            if Uf is None:
-                Uf, Vf = U.to_float(), V.to_float()
-            Uf[:, idx] = Uf[:, idx] @ Wu
-            Vf[:, idx] = Vf[:, idx] @ Wvt.T
+            todo.append((idx, Wu, s, Wvt.T))
+        if not todo:
+            return U, V, False
+        exact = any(float(np.min(s[s > 16 * noise], initial=np.inf)) < 2.0 ** -36 * self.top
+                    for _, _, s, _ in todo)
+        if exact:
+            L = self.nlimbs
+            for idx, Wu, s, Wv in todo:
+                U = _replace_cols(U, U.cols(idx).matmul(Fixed.from_float(Wu, U.beta), L), idx)
+                V = _replace_cols(V, V.cols(idx).matmul(Fixed.from_float(Wv, V.beta), L), idx)
+        else:
+            Uf, Vf = U.to_float(), V.to_float()
+            for idx, Wu, s, Wv in todo:
+                Uf[:, idx] = Uf[:, idx] @ Wu
+                Vf[:, idx] = Vf[:, idx] @ Wv
+            U, V = Fixed.from_float(Uf, U.beta), Fixed.from_float(Vf, V.beta)
+        for idx, Wu, s, Wv in todo:
             keys[idx] = s
             resolution[idx] = GROUP_TOL * s[0]
-            rotated = True
-        if rotated:
-            U, V = Fixed.from_float(Uf, U.beta), Fixed.from_float(Vf, V.beta)
-        return U, V, rotated
+        return U, V, True
 
     def _group_tol(self, g: int) -> float:
         """Largest first-order error of grouped bases, ``g`` the largest group (see :meth:`run`)."""
@@ -387,14 +398,21 @@ class _Refiner:
         s2 = c * c + float(lv[0]) - spread / 2        # eigenvalues of M in [spread/2, 3 spread/2]
         M = _with_diagonal(BtB, s2, -1)
         keys = lv - float(lv[0]) + spread / 2
+        # M is refined scaled by 2^(beta m) to values of order 1 (exact: only its exponent
+        # changes), so that nested clusters never underflow float64
+        m = -round(math.log2(float(np.max(keys))) / M.beta)
+        scale = math.ldexp(1.0, M.beta * m)
+        M = Fixed(M.limbs, M.E + M.beta * m, M.beta)
+        keys = keys * scale
         top = float(np.max(keys))
-        abs_tol = c * self.abs_tol
+        abs_tol = c * self.abs_tol * scale
         work_bits = max(8.0, math.log2(top / abs_tol))
         nlimbs = math.ceil((work_bits + M.beta + 1 + math.log2(max(g, 2)) + 4) / M.beta)
         sub = _Refiner(M, nlimbs, abs_tol=abs_tol, top=top, rel_tol=0.0, stats=self.stats)
         Ww = Fixed.from_float(W, M.beta)
         mu, _, _ = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, 0.0, depth + 1)
         ints, e = mu.to_ints()
+        e -= M.beta * m
         L = sigma.nlimbs
         e_sig = sigma.E - sigma.beta * L
         with mpmath.workprec(sigma.beta * (self.nlimbs + 4)):
@@ -482,6 +500,13 @@ def _with_diagonal(X: Fixed, value: float, sign: int) -> Fixed:
     D = Fixed(np.zeros((d.nlimbs, g, g)), d.E, X.beta)
     D.limbs[:, np.arange(g), np.arange(g)] = d.limbs[:, 0, :]
     return X.plus(D, sign=sign)
+
+
+def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
+    a, b, E = X._aligned(cols)
+    out = a.copy()
+    out[:, :, idx] = b
+    return Fixed(out, E, X.beta)._normalized(inplace=True)
 
 
 def _put_parts(sigma: Fixed, parts) -> Fixed:
