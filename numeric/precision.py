@@ -284,10 +284,9 @@ class _Refiner:
         (in place on ``keys``/``resolution``); returns ``(U, V, rotated?)``.
 
         The rotated vectors are a fresh start (the caller resets the predicted error to
-        float64's).  When every rotated value lies well above float64's resolution of the
-        whole problem, U and V are rotated and rounded in float64 (the next pass multiplies by
-        few-limb matrices); a tail below it keeps its accurate basis only if the rotation is
-        exact, so then the columns are multiplied in fixed point."""
+        float64's), computed only as accurately as the smallest rotated value needs: in float64
+        when that suffices (the next pass then multiplies by few-limb matrices), else in fixed
+        point (a tail far below float64's resolution keeps its accurate basis)."""
         todo = []
         for idx in groups:
             if len(idx) < 2:
@@ -307,13 +306,18 @@ class _Refiner:
             todo.append((idx, Wu, s, Wvt.T))
         if not todo:
             return U, V, False
-        exact = any(float(np.min(s[s > 16 * noise], initial=np.inf)) < 2.0 ** -36 * self.top
-                    for _, _, s, _ in todo)
-        if exact:
-            L = self.nlimbs
+        # vectors accurate to d couple the tail values at d^2 top: for the smallest rotated
+        # value s_min (with relative gaps down to GROUP_TOL) d = sqrt(s_min / top) 2^-20 is
+        # enough, and float64's d = 2^-53 often is (then U and V are rounded to float64)
+        s_min = min(float(np.min(s[s > 16 * noise], initial=np.inf)) for _, _, s, _ in todo)
+        d = math.sqrt(min(1.0, s_min / self.top)) * 2.0 ** -20
+        if _TRACE:
+            print(f"  rotation of {[len(i) for i, _, _, _ in todo]} columns, s_min/top "
+                  f"{s_min / self.top:.2e}, vector accuracy {d:.2e}", flush=True)
+        if d < 2.0 ** -50:
             for idx, Wu, s, Wv in todo:
-                U = _replace_cols(U, U.cols(idx).matmul(Fixed.from_float(Wu, U.beta), L), idx)
-                V = _replace_cols(V, V.cols(idx).matmul(Fixed.from_float(Wv, V.beta), L), idx)
+                U = _replace_cols(U, U.cols(idx).matmul_to(Fixed.from_float(Wu, U.beta), d / 16), idx)
+                V = _replace_cols(V, V.cols(idx).matmul_to(Fixed.from_float(Wv, V.beta), d / 16), idx)
         else:
             Uf, Vf = U.to_float(), V.to_float()
             for idx, Wu, s, Wv in todo:
