@@ -29,7 +29,7 @@ import numpy as np
 
 from .fixedpoint import Fixed
 
-__all__ = ["Evaluation", "coupling", "group_blocks"]
+__all__ = ["Evaluation", "coupling", "group_blocks", "separation"]
 
 SMALL_GROUP = 32          # groups up to this size are gathered by column dot products
 BATCH = 512               # column pairs per batched dot product (bounds the temporary memory)
@@ -57,6 +57,21 @@ def coupling(sig: np.ndarray, groups) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(gaps > 0, sums / gaps, np.inf)
     return max(1.0, float(np.max(ratio)))
+
+
+def separation(sig: np.ndarray, groups) -> float:
+    """The smallest distance between values in different groups (inf if there is one group).
+
+    >>> separation(np.array([3.0, 2.0, 2.5]), [np.array([0]), np.array([1, 2])])
+    0.5
+    """
+    label = np.empty(len(sig), dtype=int)
+    for g, idx in enumerate(groups):
+        label[idx] = g
+    order = np.argsort(sig, kind="stable")
+    s, lab = np.asarray(sig)[order], label[order]
+    gaps = np.abs(np.diff(s))[lab[1:] != lab[:-1]]
+    return float(np.min(gaps)) if gaps.size else float("inf")
 
 
 def group_blocks(X: Fixed, Y: Fixed, groups, nlimbs: int) -> dict:

@@ -53,7 +53,7 @@ import numpy as np
 
 from analytic.errors import ImplregError, InputError
 
-from .evaluation_pass import Evaluation as _Evaluation, coupling as _coupling
+from .evaluation_pass import Evaluation as _Evaluation, coupling as _coupling, separation as _separation
 from .fixedpoint import Fixed, limb_bits
 
 __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "matrix_spectrum",
@@ -176,7 +176,10 @@ class _Refiner:
             # (never more accurate than the final evaluation pass can use: ``need``)
             full = last or cheap
             full_acc = self.abs_tol / self.top
-            acc_k = full_acc if full else max(err * err * 2.0 ** -12, need, full_acc)
+            # (and always fine enough to separate the current keys: rotated tails far below top)
+            acc_k = full_acc if full else max(full_acc, min(max(err * err * 2.0 ** -12, need),
+                                                            _separation(keys, groups) / self.top
+                                                            * 2.0 ** -24))
             Lk = self._limbs_for(acc_k, n)              # (reported)
             # products to an absolute accuracy: T = U^T (A V) sums n entries of A V
             P = A.matmul_to(V, acc_k * self.top / (4 * math.sqrt(n)))
@@ -255,7 +258,13 @@ class _Refiner:
             need = math.sqrt(self.abs_tol * 1e-3 / (self.top * n)) / (64 * kappa_gap)
             if has_groups:
                 need = min(need, group_tol / 16)
-            update_acc = max(corr * corr * 2.0 ** -8, need)
+            # and the products resolve the smallest absolute gap (graded tails far below top)
+            gap = _separation(sig, groups) / self.top
+            need = min(need, gap * 2.0 ** -24)
+            # (an error d in a vector couples to the top value as d top: graded tails need the
+            # update resolved relative to their smallest gap, not only to corr^2)
+            update_acc = max(min(max(corr * corr * 2.0 ** -8, need), gap * 2.0 ** -24),
+                             self.abs_tol / self.top * 2.0 ** -8)
             U = U.plus(U.matmul_to(Fixed.from_float(F, A.beta), update_acc), L)
             V = V.plus(V.matmul_to(Fixed.from_float(G, A.beta), update_acc), L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
@@ -397,9 +406,17 @@ class _Refiner:
         set of vectors, and its splittings are relative to its own top.
         """
         g = BtB.shape[0]
-        lv, W = np.linalg.eigh((Mv + Mv.T) / 2)
-        spread = max(float(lv[-1] - lv[0]), float(np.max(np.abs(lv))) * 1e-3, 1e-300)
-        s2 = c * c + float(lv[0]) - spread / 2        # eigenvalues of M in [spread/2, 3 spread/2]
+        center = c * c
+        for _ in range(4):
+            lv, W = np.linalg.eigh((Mv + Mv.T) / 2)
+            spread = float(lv[-1] - lv[0])
+            if spread > 1e-10 * float(np.max(np.abs(lv))):
+                break
+            # the spread is unresolved next to the offset of the centre: re-centre (exactly)
+            center = center + float(np.mean(lv))
+            Mv = _with_diagonal(BtB, center, -1).to_float()
+        spread = max(spread, float(np.max(np.abs(lv))) * 1e-10, 1e-300)
+        s2 = center + float(lv[0]) - spread / 2       # eigenvalues of M in [spread/2, 3 spread/2]
         M = _with_diagonal(BtB, s2, -1)
         keys = lv - float(lv[0]) + spread / 2
         # M is refined scaled by 2^(beta m) to values of order 1 (exact: only its exponent
