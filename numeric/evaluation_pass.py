@@ -35,6 +35,18 @@ SMALL_GROUP = 32          # groups up to this size are gathered by column dot pr
 BATCH = 512               # column pairs per batched dot product (bounds the temporary memory)
 
 
+def _neighbours_in_different_groups(sig: np.ndarray, groups):
+    """``(gaps, sums)``: ``|s_i - s_j|`` and ``|s_i| + |s_j|`` over the pairs adjacent in sorted
+    order that lie in different groups (the closest such pairs are among them)."""
+    label = np.empty(len(sig), dtype=int)
+    for g, idx in enumerate(groups):
+        label[idx] = g
+    order = np.argsort(sig, kind="stable")
+    s, lab = np.asarray(sig, dtype=float)[order], label[order]
+    differ = lab[1:] != lab[:-1]
+    return np.abs(np.diff(s))[differ], (np.abs(s[1:]) + np.abs(s[:-1]))[differ]
+
+
 def coupling(sig: np.ndarray, groups) -> float:
     r"""The largest :math:`(|\sigma_i|+|\sigma_j|)/|\sigma_i-\sigma_j|` over values in different
     groups (1 if there is one group): the inverse relative gap that governs both the quadratic
@@ -44,14 +56,7 @@ def coupling(sig: np.ndarray, groups) -> float:
     >>> coupling(np.array([3.0, 2.0, 2.5]), [np.array([0]), np.array([1, 2])])
     11.0
     """
-    label = np.empty(len(sig), dtype=int)
-    for g, idx in enumerate(groups):
-        label[idx] = g
-    order = np.argsort(sig, kind="stable")
-    s, lab = np.abs(np.asarray(sig)[order]), label[order]
-    differ = lab[1:] != lab[:-1]
-    gaps = np.abs(np.diff(np.asarray(sig)[order]))[differ]
-    sums = (s[1:] + s[:-1])[differ]
+    gaps, sums = _neighbours_in_different_groups(sig, groups)
     if gaps.size == 0:
         return 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -65,12 +70,7 @@ def separation(sig: np.ndarray, groups) -> float:
     >>> separation(np.array([3.0, 2.0, 2.5]), [np.array([0]), np.array([1, 2])])
     0.5
     """
-    label = np.empty(len(sig), dtype=int)
-    for g, idx in enumerate(groups):
-        label[idx] = g
-    order = np.argsort(sig, kind="stable")
-    s, lab = np.asarray(sig)[order], label[order]
-    gaps = np.abs(np.diff(s))[lab[1:] != lab[:-1]]
+    gaps, _ = _neighbours_in_different_groups(sig, groups)
     return float(np.min(gaps)) if gaps.size else float("inf")
 
 
