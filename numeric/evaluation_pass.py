@@ -153,5 +153,5 @@ class Evaluation:
                 worst = max(worst, float(np.max(np.abs(Bf))))
         return cls(U.col_dots(P, nlimbs), (ru + rv) / 2, group_blocks(U, P, groups, nlimbs), worst)
 
-    def block_float(self, idx) -> np.ndarray:
-        return self.blocks[tuple(np.sort(idx))].to_float()
+    def block(self, idx) -> Fixed:
+        return self.blocks[tuple(np.sort(idx))]

@@ -141,7 +141,7 @@ class _Refiner:
             if cheap:
                 fin = _Evaluation.of(U, V, P, groups, L)
                 if has_groups and shift == 0 and rotations < MAX_DEPTH:
-                    U, V, rotated = self._rotate_tails(U, V, fin.block_float, groups, keys,
+                    U, V, rotated = self._rotate_tails(U, V, fin.block, groups, keys,
                                                        resolution, (acc_k + err * err) * self.top)
                     if rotated:
                         rotations += 1
@@ -162,7 +162,7 @@ class _Refiner:
                 # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
                 # rotated, and its keys now resolve relative to the block's own top value.
                 # This replaces a recursion level (several passes) by one pass.
-                U, V, rotated = self._rotate_tails(U, V, lambda idx: Tf[np.ix_(idx, idx)],
+                U, V, rotated = self._rotate_tails(U, V, lambda idx: Tm.block(idx, idx),
                                                    groups, keys, resolution,
                                                    (acc_k + err * err) * self.top)
                 if rotated:                   # (R and S are not needed for this pass)
@@ -243,9 +243,13 @@ class _Refiner:
             label[idx] = g
         return groups, label[:, None] == label[None, :], len(groups) < len(keys)
 
-    def _rotate_tails(self, U, V, block_float, groups, keys, resolution, noise):
-        """Rotate every tail group's columns by the float64 SVD of its block ``block_float(idx)``
-        (in place on ``keys``/``resolution``); returns ``(U, V, rotated?)``.
+    def _rotate_tails(self, U, V, block, groups, keys, resolution, noise):
+        """Rotate every tail group's columns by the float64 SVD of its block ``block(idx)`` (a
+        Fixed ``U_G^T A V_G``), in place on ``keys``/``resolution``; returns ``(U, V, rotated?)``.
+
+        A tail that the rotation leaves with a sub-tail (values closer than GROUP_TOL of the
+        tail's top) is rotated again within the same pass, from the exact block
+        :math:`W_u^\top B W_v` of the sub-tail: one pass for all levels.
 
         The rotated vectors are a fresh start (the caller resets the predicted error to
         float64's), computed only as accurately as the smallest rotated value needs: in float64
@@ -256,18 +260,17 @@ class _Refiner:
             if len(idx) < 2:
                 continue
             idx = np.sort(idx)
-            Bf = block_float(idx)
-            bmax = float(np.max(np.abs(Bf)))
-            if bmax * len(idx) <= self.abs_tol * 1e3:      # zeros: left to _resolve_block
-                continue
-            if bmax <= 16 * noise:
-                # not resolved yet: the block lies within this pass's accuracy plus the
-                # second-order coupling of the current vectors (err^2 top), e.g. a null space
-                continue
-            Wu, s, Wvt = np.linalg.svd(Bf)
-            if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution[idx].min():
-                continue                                    # a cluster, or nothing gained
-            todo.append((idx, Wu, s, Wvt.T))
+            B = block(idx)
+            level = self._tail_rotation(B.to_float(), resolution[idx].min(), noise)
+            cols = idx
+            while level is not None:
+                Wu, s, Wv = level
+                todo.append((cols, Wu, s, Wv))
+                sub = self._sub_tail_rotation(B, Wu, s, Wv, noise)
+                if sub is None:
+                    break
+                level, pos, B = sub[:3], sub[3], sub[4]
+                cols = cols[pos]                     # the sub-tail's columns, once rotated
         if not todo:
             return U, V, False
         # vectors accurate to d couple the tail values at d^2 top: for the smallest rotated
@@ -292,6 +295,37 @@ class _Refiner:
             keys[idx] = s
             resolution[idx] = GROUP_TOL * s[0]
         return U, V, True
+
+    def _tail_rotation(self, Bf: np.ndarray, resolution: float, noise: float):
+        """``(Wu, s, Wv)`` rotating the tail block ``Bf`` (float64), or None for zeros, a block
+        within the pass's accuracy, a cluster, or nothing gained."""
+        bmax = float(np.max(np.abs(Bf)))
+        if bmax * len(Bf) <= self.abs_tol * 1e3:          # zeros: left to _resolve_block
+            return None
+        if bmax <= 16 * noise:
+            # not resolved yet: the block lies within this pass's accuracy plus the
+            # second-order coupling of the current vectors (err^2 top), e.g. a null space
+            return None
+        Wu, s, Wvt = np.linalg.svd(Bf)
+        if s[0] <= 0 or (s[0] - s[-1]) / s[0] <= 1e-6 or GROUP_TOL * s[0] >= resolution:
+            return None                                    # a cluster, or nothing gained
+        return Wu, s, Wvt.T
+
+    def _sub_tail_rotation(self, B: Fixed, Wu, s, Wv, noise: float):
+        """The rotation of the largest sub-tail of a rotated tail, with its exact block:
+        ``(Wu2, s2, Wv2, positions, B2)`` or None."""
+        subs = [g for g in _groups(s, GROUP_TOL * s[0]) if len(g) > 1]
+        if not subs:
+            return None
+        pos = np.sort(max(subs, key=len))
+        acc = max(noise / 16, self.abs_tol)
+        Wv_f = Fixed.from_float(np.ascontiguousarray(Wv[:, pos]), B.beta)
+        Wu_t = Fixed.from_float(np.ascontiguousarray(Wu[:, pos].T), B.beta)
+        B2 = Wu_t.matmul_to(B.matmul_to(Wv_f, acc / 4), acc)
+        level = self._tail_rotation(B2.to_float(), GROUP_TOL * s[0], noise)
+        if level is None:
+            return None
+        return level[0], level[1], level[2], pos, B2
 
     def _group_tol(self, g: int) -> float:
         """Largest first-order error of grouped bases, ``g`` the largest group (see :meth:`run`)."""
