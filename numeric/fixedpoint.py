@@ -211,11 +211,12 @@ class Fixed:
             nlimbs = math.ceil(54 / beta) + 1          # absolute accuracy 2^-(54+beta) max|X|
         R = X.copy()
         limbs = np.empty((nlimbs,) + X.shape)
-        for k in range(nlimbs):
+        for k in range(nlimbs):                      # in place: R -= rint(R / w) w, exactly
             w = math.ldexp(1.0, E - beta * (k + 1))
-            d = np.rint(R / w)
-            limbs[k] = d
-            R = R - d * w
+            d = limbs[k]
+            np.multiply(R, 1.0 / w, out=d)
+            np.rint(d, out=d)
+            R -= d * w
         return cls(limbs, E, beta)
 
     @classmethod
@@ -269,7 +270,13 @@ class Fixed:
             c *= base
             acc[k] -= c
         E = self.E
-        top, acc[0] = _split(acc[0], base)
+        _round_div(acc[0], base, c)                  # the carry out of the top limb
+        if np.any(c):
+            top = c.copy()
+            c *= base
+            acc[0] -= c
+        else:
+            top = c
         while np.any(top != 0):
             c, t = _split(top, base)
             acc = np.concatenate([t[None], acc])

@@ -153,12 +153,17 @@ def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
         return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
 
 
+_THREADS = {}
+
+
 def _blas_threads(size: int) -> int:
     """BLAS threads for the limb GEMMs: one below 512 (threads only contend on small
     products); above, whichever of 1 or 2 threads runs one size x size GEMM faster right now
     (the machine may be shared, where a second thread can make GEMMs slower)."""
     if size < 512:
         return 1
+    if size in _THREADS:                       # measured once per size and process
+        return _THREADS[size]
     from threadpoolctl import threadpool_limits
     X = np.random.default_rng(0).standard_normal((size, size))
     best, best_t = 2, math.inf
@@ -170,6 +175,7 @@ def _blas_threads(size: int) -> int:
             elapsed = time.perf_counter() - t
         if elapsed < best_t:
             best, best_t = threads, elapsed
+    _THREADS[size] = best
     return best
 
 
@@ -187,8 +193,12 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         kept = _drop_zero_lines(vals, np.asarray(index))
         if kept.size == 0:
             return [mpmath.mpf(0)] * min(np.shape(index)), {"zeros": min(np.shape(index))}
+        start = None
         if first:                     # initial dynamic range from the float64 spectrum
-            f64 = np.linalg.svd(np.array([float(v) for v in vals])[kept], compute_uv=False)
+            M = np.array([float(v) for v in vals])[kept]
+            square = M.shape[0] == M.shape[1]
+            f64 = np.linalg.svd(M, compute_uv=square)      # (with vectors: the refinement's start)
+            start, f64 = (f64, f64[1]) if square else (None, f64)
             ratio = f64[-1] / f64[0] if f64[0] else 0.0
             range_digits = 16 if ratio < 1e-13 else max(1, math.ceil(-math.log10(ratio)) + 1)
             first = False
@@ -199,7 +209,10 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         range_bits = math.ceil(range_digits * math.log2(10))
         k = top_limb_shift(float(max(abs(v) for v in vals)), beta)   # exact power-of-two scaling
         A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta, k)
-        ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits)
+        if start is not None:         # the same matrix scaled by 2^k
+            start = (start[0], np.ldexp(start[1], k), start[2])
+        ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits,
+                                                 start=start)
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
             svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
         # zeros beyond the structural ones (dropped zero lines, padding to a square) lie below

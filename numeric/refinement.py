@@ -536,10 +536,11 @@ def _put_parts(sigma: Fixed, parts) -> Fixed:
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
-                            guard: int = 24, range_bits: int = 0):
+                            guard: int = 24, range_bits: int = 0, start=None):
     """All singular values of the square Fixed matrix ``A`` to about ``bits`` bits relative to
     the largest (absolute accuracy ``2^-bits s_1``), as ``(exact Python integers, exponent, stats)``
-    sorted descending.  Raises :class:`RefinementFailed` if it does not converge.
+    sorted descending.  Raises :class:`RefinementFailed` if it does not converge.  ``start``: a
+    float64 SVD ``(U, s, Vt)`` of ``A`` already at hand.
 
     >>> A = Fixed.from_float(np.array([[2.0, 1.0], [1.0, 3.0]]), 20, 3)
     >>> ints, e, _ = refined_singular_values(A, bits=100)
@@ -549,8 +550,10 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     n, m = A.shape
     if n != m:
         raise InputError("A", A.shape, "must be square (pad with zeros)")
-    Af = A.to_float() if A_float is None else A_float
-    U0, s0, Vt0 = np.linalg.svd(Af)
+    if start is None:
+        U0, s0, Vt0 = np.linalg.svd(A.to_float() if A_float is None else A_float)
+    else:
+        U0, s0, Vt0 = start
     top = float(s0[0]) if s0[0] > 0 else 1.0
     work_bits = bits + guard + range_bits
     # a product's leading limb exceeds its largest entry (~ top) by at most beta + 1 bits, and
