@@ -23,6 +23,7 @@ in the pass itself (:attr:`Evaluation.orthonormality_error`).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,6 +117,11 @@ def group_blocks(X: Fixed, Y: Fixed, groups, nlimbs: int) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _upper_pairs(g: int):
+    return np.triu_indices(g, 1)
+
+
 def largest_offdiagonal(X: Fixed, groups, nlimbs: int) -> float:
     """``max |(X_G^T X_G)_{ab}|`` over ``a < b`` in every group (0 if none): the pairs of a
     small group are batched column dot products, a large group's block is a Gram matrix.
@@ -134,7 +140,7 @@ def largest_offdiagonal(X: Fixed, groups, nlimbs: int) -> float:
             np.fill_diagonal(B, 0.0)
             worst = max(worst, float(np.max(np.abs(B))))
         else:
-            a, b = np.triu_indices(len(idx), 1)
+            a, b = _upper_pairs(len(idx))
             rows.append(idx[a])
             cols.append(idx[b])
     if rows:
