@@ -209,14 +209,16 @@ class Fixed:
         E = cls._exponent(m, beta)
         if nlimbs is None:
             nlimbs = math.ceil(54 / beta) + 1          # absolute accuracy 2^-(54+beta) max|X|
-        R = X.copy()
+        R = np.array(X, order="C")
         limbs = np.empty((nlimbs,) + X.shape)
+        tmp = np.empty(X.shape)
         for k in range(nlimbs):                      # in place: R -= rint(R / w) w, exactly
             w = math.ldexp(1.0, E - beta * (k + 1))
             d = limbs[k]
             np.multiply(R, 1.0 / w, out=d)
             np.rint(d, out=d)
-            R -= d * w
+            np.multiply(d, w, out=tmp)
+            R -= tmp
         return cls(limbs, E, beta)
 
     @classmethod

@@ -158,14 +158,14 @@ _THREADS = {}
 
 def _blas_threads(size: int) -> int:
     """BLAS threads for the limb GEMMs: one below 512 (threads only contend on small
-    products); above, whichever of 1 or 2 threads runs one size x size GEMM faster right now
-    (the machine may be shared, where a second thread can make GEMMs slower)."""
+    products); above, whichever of 1 or 2 threads runs a 512 x 512 GEMM faster right now (the
+    machine may be shared, where a second thread can make GEMMs slower), once per size."""
     if size < 512:
         return 1
     if size in _THREADS:                       # measured once per size and process
         return _THREADS[size]
     from threadpoolctl import threadpool_limits
-    X = np.random.default_rng(0).standard_normal((size, size))
+    X = np.random.default_rng(0).standard_normal((512, 512))   # a smaller probe of the same kind
     best, best_t = 2, math.inf
     for threads in (1, 2):
         with threadpool_limits(threads):
