@@ -120,36 +120,44 @@ class _Refiner:
         predicted = math.inf                  # vector error predicted after the last update
         need = 0.0                            # accuracy the final evaluation pass needs (known later)
         it = 0
+
+        def rotate(block, noise) -> bool:
+            """Rotate the tail groups (see :meth:`_rotate_tails`) and restart from them."""
+            nonlocal U, V, rotations, groups, same, has_groups, group_tol, err, predicted
+            if not (has_groups and shift == 0 and rotations < MAX_DEPTH):
+                return False
+            U, V, rotated = self._rotate_tails(U, V, block, groups, keys, resolution, noise)
+            if rotated:
+                rotations += 1
+                self.stats["rotations"] = self.stats.get("rotations", 0) + 1
+                groups, same, has_groups = self._grouping(keys, resolution)
+                group_tol = self._group_tol(max(len(g) for g in groups))
+                err, predicted = 2.0 ** -40, math.inf    # the rotated vectors: a fresh start
+            return rotated
+
         while True:
-            # mixed precision: products only as accurate as this step can use (err^2); full
-            # precision as soon as this pass is predicted to be the last one
+            # mixed precision: products only as accurate as this step can use (err^2), never
+            # more than the final evaluation pass can use (``need``) and always fine enough to
+            # separate the current keys (rotated tails far below top); full precision as soon
+            # as this pass is predicted to be the last one
             last = (err <= group_tol) if has_groups else \
                 (err * err * self.top * n < self.abs_tol * 1e-3)
             # when the vectors are predicted accurate enough, this pass only evaluates: A V,
             # the diagonal of U^T A V and the groups' blocks (no U^T (A V), no Gram matrices)
             cheap = predicted * predicted * self.top * n < self.abs_tol * 1e-3
-            # (never more accurate than the final evaluation pass can use: ``need``)
             full = last or cheap
             full_acc = self.abs_tol / self.top
-            # (and always fine enough to separate the current keys: rotated tails far below top)
             acc_k = full_acc if full else max(full_acc, min(max(err * err * 2.0 ** -12, need),
                                                             _separation(keys, groups) / self.top
                                                             * 2.0 ** -24))
             Lk = self._limbs_for(acc_k, n)              # (reported)
             # products to an absolute accuracy: T = U^T (A V) sums n entries of A V
             P = A.matmul_to(V, acc_k * self.top / (4 * math.sqrt(n)))
+            noise = (acc_k + err * err) * self.top      # what this pass cannot resolve
             if cheap:
                 fin = _Evaluation.of(U, V, P, groups, L)
-                if has_groups and shift == 0 and rotations < MAX_DEPTH:
-                    U, V, rotated = self._rotate_tails(U, V, fin.block, groups, keys,
-                                                       resolution, (acc_k + err * err) * self.top)
-                    if rotated:
-                        rotations += 1
-                        self.stats["rotations"] = self.stats.get("rotations", 0) + 1
-                        groups, same, has_groups = self._grouping(keys, resolution)
-                        group_tol = self._group_tol(max(len(g) for g in groups))
-                        err, predicted = 2.0 ** -40, math.inf
-                        continue
+                if rotate(fin.block, noise):
+                    continue
                 if fin.orthonormality_error <= group_tol:
                     self.stats["evaluation_passes"] = self.stats.get("evaluation_passes", 0) + 1
                     diagT, rho, blocks = fin.diagT, fin.rho, fin.blocks
@@ -157,21 +165,12 @@ class _Refiner:
                 predicted = math.inf          # not there yet: a full pass (A V is reused)
             Tm = U.T.matmul_to(P, acc_k * self.top)
             Tf = Tm.to_float()
-            if has_groups and shift == 0 and rotations < MAX_DEPTH:
-                # a tail group (values resolved by float64 only relative to the top) is
-                # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
-                # rotated, and its keys now resolve relative to the block's own top value.
-                # This replaces a recursion level (several passes) by one pass.
-                U, V, rotated = self._rotate_tails(U, V, lambda idx: Tm.block(idx, idx),
-                                                   groups, keys, resolution,
-                                                   (acc_k + err * err) * self.top)
-                if rotated:                   # (R and S are not needed for this pass)
-                    rotations += 1
-                    self.stats["rotations"] = self.stats.get("rotations", 0) + 1
-                    groups, same, has_groups = self._grouping(keys, resolution)
-                    group_tol = self._group_tol(max(len(g) for g in groups))
-                    err, predicted = 2.0 ** -40, math.inf   # the rotated vectors: a fresh start
-                    continue
+            # a tail group (values resolved by float64 only relative to the top) is
+            # diagonalised by the float64 SVD of its accurate block T_GG: its columns are
+            # rotated, and its keys now resolve relative to the block's own top value. This
+            # replaces a recursion level (several passes) by one pass (R, S are not needed).
+            if rotate(lambda idx: Tm.block(idx, idx), noise):
+                continue
             R = U.gram_to(acc_k).identity_minus_float()
             S = V.gram_to(acc_k).identity_minus_float()
             d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
@@ -189,9 +188,7 @@ class _Refiner:
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
             stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
             if (done or stalled) and full:
-                diagT = Tm.diagonal()
-                blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
-                          for idx in groups if len(idx) > 1}
+                diagT, blocks = Tm.diagonal(), _blocks_of(Tm, groups)
                 break
             if (done or stalled) and not full:
                 err = 0.0                     # recompute at full precision, no update
@@ -201,9 +198,7 @@ class _Refiner:
             it += 1
             if it > MAX_ITERATIONS:
                 if full and corr * self.top < self.abs_tol * 2.0**40:
-                    diagT = Tm.diagonal()
-                    blocks = {tuple(np.sort(idx)): Tm.block(np.sort(idx), np.sort(idx))
-                              for idx in groups if len(idx) > 1}
+                    diagT, blocks = Tm.diagonal(), _blocks_of(Tm, groups)
                     break                     # nearly there: the verification judges the digits
                 raise RefinementFailed(f"no convergence after {MAX_ITERATIONS} steps (correction {corr:.2e})")
             kappa_gap = _coupling(sig, groups)
@@ -491,6 +486,11 @@ class _Refiner:
         # rotated (U_G W_u would cost two full-precision products and nothing reads them;
         # the groups are disjoint, so the other groups' blocks do not depend on them)
         return idx, sig_b
+
+
+def _blocks_of(Tm: Fixed, groups) -> dict:
+    """``{tuple(idx): Tm[idx, idx]}`` for the groups of two or more (``idx`` sorted)."""
+    return {tuple(idx): Tm.block(idx, idx) for idx in (np.sort(g) for g in groups) if len(idx) > 1}
 
 
 def _fixed_from_int_matrix(ints, e: int, beta: int) -> Fixed:
