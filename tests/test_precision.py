@@ -189,12 +189,13 @@ def test_a_value_first_found_below_the_range_is_resolved_not_zeroed():
     assert res.verified
 
 
-@pytest.mark.parametrize("scale", [8, 100])
-def test_sinc_tails_and_clusters_are_confirmed_by_the_recomputation(scale):
+@pytest.mark.parametrize("name,scale", [("sinc", 8), ("sinc", 100), ("tanh", 10)])
+def test_graded_tails_with_clusters_or_pairs_are_confirmed_by_the_recomputation(name, scale):
     # sinc at these scales: a cluster near the top, then graded tails down to 1e-23 .. 1e-100
-    # of the top, below float64's resolution; both the tail rotations and the updates must
-    # resolve the tail's own gaps (the recomputation is independent: transposed, 42 digits)
-    res = network_spectrum("sinc", 128, 128, scale, digits=30, verify=True)
+    # of the top, below float64's resolution; tanh at scale 10: exact pairs graded to 1e-39.
+    # The tail rotations and the updates must resolve the tail's own gaps (the recomputation
+    # is independent: transposed, 42 digits)
+    res = network_spectrum(name, 128, 128, scale, digits=30, verify=True)
     assert res.method.startswith("ogita"), res.method
     assert res.verified and res.digits_achieved >= 30, (res.digits_achieved, res.stats)
     assert res.stats.get("rotations", 0) >= 1 and res.stats["range_digits"] > 30
