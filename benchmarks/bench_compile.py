@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from analytic.calculus import grad_norm_squared  # noqa: E402
 from analytic.models import sigmoid2d  # noqa: E402
 from numeric.compile import compile_expr  # noqa: E402
+from _timing import print_rates  # noqa: E402  (benchmarks/ is the script's directory)
 
 X_DATA, Y_DATA = 1.0, 0.6
 
@@ -133,14 +134,9 @@ def main(argv=None):
             f(W)
             best[name] = min(best[name], time.perf_counter() - t)
     rate = {name: args.points / t for name, t in best.items()}
-    ours = rate["implreg compile_expr"]
     print(f"gradient of ||grad E||^2, sigmoid2d, {args.points} points, best of {args.repeats}, "
           f"numpy {np.__version__}, sympy {sp.__version__}")
-    print(f"{'candidate':40s} {'points/s':>10s} {'implreg / this':>15s}")
-    for name, r in sorted(rate.items(), key=lambda kv: -kv[1]):
-        print(f"{name:40s} {r:10.3g} {ours / r:15.2f}")
-    for n in notes:
-        print(n)
+    print_rates(rate, "implreg compile_expr", "points/s", notes, width=40)
 
 
 if __name__ == "__main__":

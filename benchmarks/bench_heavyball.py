@@ -31,6 +31,7 @@ from analytic.models import sigmoid2d  # noqa: E402
 from analytic.optimizers import HeavyBall  # noqa: E402
 from numeric.compile import compile_gradient  # noqa: E402
 from numeric.simulate import OVERFLOW, simulate  # noqa: E402
+from _timing import print_rates  # noqa: E402  (benchmarks/ is the script's directory)
 
 H, BETA, XD, YD = 0.1, 0.9, 1.0, 0.6
 
@@ -145,14 +146,9 @@ def main(argv=None):
     rate[f"plain Python loop ({sub_n} starts x {sub_steps} steps, extrapolated)"] = \
         sub_n * sub_steps / (time.perf_counter() - t)
 
-    ours = rate["implreg simulate"]
     print(f"heavy ball (h={H}, beta={BETA}) on sigmoid2d, {n} starts x {steps} steps, best of {args.repeats}, "
           f"numpy {np.__version__}")
-    print(f"{'candidate':62s} {'steps/s':>10s} {'implreg / this':>15s}")
-    for name, r in sorted(rate.items(), key=lambda kv: -kv[1]):
-        print(f"{name:62s} {r:10.3g} {ours / r:15.2f}")
-    for note in notes:
-        print(note)
+    print_rates(rate, "implreg simulate", "steps/s", notes, width=62)
 
 
 if __name__ == "__main__":
