@@ -435,7 +435,3 @@ class Fixed:
             row = flat[k].astype(np.int64).tolist()
             ints = [(v << self.beta) + d for v, d in zip(ints, row)]
         return ints, self.E - self.beta * L
-
-    def max_abs_bound(self) -> float:
-        """An upper bound on ``max |X|``."""
-        return float(np.max(np.abs(self.to_float()))) * (1 + 1e-12) + math.ldexp(1.0, self.E - self.beta * self.nlimbs)

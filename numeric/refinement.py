@@ -98,7 +98,7 @@ class _Refiner:
     rel_tol: float = 0.0    # relative accuracy wanted for every singular value
     stats: dict = field(default_factory=lambda: {"iterations": 0, "blocks": 0, "zeros": 0})
 
-    def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float, shift: float,
+    def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float,
             depth: int = 0):
         """Refine ``A = U diag(sigma) V^T``; returns (sigma as Fixed 1 x n, U, V)."""
         if depth > MAX_DEPTH:
@@ -124,7 +124,7 @@ class _Refiner:
         def rotate(block, noise) -> bool:
             """Rotate the tail groups (see :meth:`_rotate_tails`) and restart from them."""
             nonlocal U, V, rotations, groups, same, has_groups, group_tol, err, predicted
-            if not (has_groups and shift == 0 and rotations < MAX_DEPTH):
+            if not (has_groups and rotations < MAX_DEPTH):
                 return False
             U, V, rotated = self._rotate_tails(U, V, block, groups, keys, resolution, noise)
             if rotated:
@@ -173,10 +173,9 @@ class _Refiner:
                 continue
             R = U.gram_to(acc_k).identity_minus_float()
             S = V.gram_to(acc_k).identity_minus_float()
-            d_sigma = self._shifted_diag(Tm, shift)                 # sigma_i - shift, accurate
             rho = (np.diag(R) + np.diag(S)) / 2
-            sig = shift + d_sigma
-            F, G = self._corrections(Tf, R, S, sig, d_sigma, same)
+            sig = Tm.diagonal().to_float()[0]
+            F, G = self._corrections(Tf, R, S, sig, same)
             self.stats["iterations"] += 1
             corr = max(np.max(np.abs(F)), np.max(np.abs(G)))
             if _TRACE:
@@ -341,24 +340,10 @@ class _Refiner:
         return int(min(self.nlimbs, max(3, math.ceil(bits / self.A.beta))))
 
     @staticmethod
-    def _diag(Tm: Fixed) -> Fixed:
-        n = Tm.shape[0]
-        r = np.arange(n)
-        return Fixed(Tm.limbs[:, r, r][:, None, :], Tm.E, Tm.beta)
-
-    def _shifted_diag(self, Tm: Fixed, shift: float) -> np.ndarray:
-        d = self._diag(Tm)
-        if shift == 0:
-            return d.to_float()[0]
-        c = Fixed.from_float(np.full((1, Tm.shape[0]), shift), Tm.beta)
-        return (d - c).to_float()[0]
-
-    @staticmethod
-    def _corrections(Tf, R, S, sig, d_sigma, same):
+    def _corrections(Tf, R, S, sig, same):
         n = len(sig)
         si, sj = sig[:, None], sig[None, :]
-        diff = d_sigma[None, :] - d_sigma[:, None]               # sigma_j - sigma_i, accurately
-        den = diff * (si + sj)                                    # sigma_j^2 - sigma_i^2
+        den = (sj - si) * (si + sj)                               # sigma_j^2 - sigma_i^2
         ok = (~same) & (den != 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             # unknowns a = F_ji, g = G_ij:  a s_j + g s_i = -T_ij ;  a s_i + g s_j = T_ji + R_ij s_i + S_ij s_j
@@ -415,7 +400,7 @@ class _Refiner:
         nlimbs = math.ceil((work_bits + M.beta + 1 + math.log2(max(g, 2)) + 4) / M.beta)
         sub = _Refiner(M, nlimbs, abs_tol=abs_tol, top=top, rel_tol=0.0, stats=self.stats)
         Ww = Fixed.from_float(W, M.beta)
-        mu, _, _ = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, 0.0, depth + 1)
+        mu, _, _ = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, depth + 1)
         ints, e = mu.to_ints()
         e -= M.beta * m
         L = sigma.nlimbs
@@ -442,50 +427,44 @@ class _Refiner:
         beta = B.beta
         if spread > 1e-6:                         # a tail: float64 SVD of the block itself
             Wu, s0, Wvt = np.linalg.svd(Bf)
-            Wv = Wvt.T
-            keys, key_tol, shift = s0, GROUP_TOL * s0[0], 0.0
-        else:                                     # a cluster around c: shifted Gram problems
-            c = float(np.median(sv))
-            if g <= 16:       # small blocks (pairs of an odd activation): exact integers
-                bi, be = B.to_ints()
-                Mi = np.array(bi, dtype=object).reshape(g, g)
-                BtB_ints = Mi.T.dot(Mi)                      # B^T B = BtB_ints 2^(2 be)
-                unit = Fraction(2) ** (2 * be)
-                cc = Fraction(c * c)
-                Mv = np.array([[float(BtB_ints[i, j] * unit - (cc if i == j else 0))
-                                for j in range(g)] for i in range(g)])
-                diag_ints, diag_e = [BtB_ints[i, i] for i in range(g)], 2 * be
-            else:
-                c2 = Fixed.from_float(np.full((1, g), c * c), beta)
-                cI = Fixed(np.zeros((c2.nlimbs, g, g)), c2.E, beta)
-                cI.limbs[:, np.arange(g), np.arange(g)] = c2.limbs[:, 0, :]
-                BtB = B.gram_to(c * self.abs_tol / 8)
-                Mv = (BtB - cI).to_float()
-                diag_ints, diag_e = self._diag(BtB).to_ints()
-            dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
-            # equal to the working accuracy, absolute or relative to the bases' orthonormality
-            degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
-                                 16 * g * c * c * self._group_tol(g))
-            if float(np.max(np.abs(dev))) <= degenerate_tol:
-                # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
-                self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
-                ints, e = diag_ints, diag_e
-                L = sigma.nlimbs
-                e_sig = sigma.E - beta * L
-                with mpmath.workprec(beta * (self.nlimbs + 4)):
-                    val = mpmath.sqrt(mpmath.ldexp(mpmath.mpf(sum(ints)), e) / g)
-                    iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
-                part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
-                return idx, part
-            BtB = _fixed_from_int_matrix(BtB_ints, 2 * be, beta) if g <= 16 else BtB
-            return idx, self._cluster_values(BtB, Mv, c, sigma, depth)
-        Uw = Fixed.from_float(Wu, beta)
-        Vw = Fixed.from_float(Wv, beta)
-        sig_b, _, _ = self.run(B, Uw, Vw, keys, key_tol, shift, depth + 1)
-        # only the singular values are returned: the group's columns of U and V are not
-        # rotated (U_G W_u would cost two full-precision products and nothing reads them;
-        # the groups are disjoint, so the other groups' blocks do not depend on them)
-        return idx, sig_b
+            sig_b, _, _ = self.run(B, Fixed.from_float(Wu, beta), Fixed.from_float(Wvt.T, beta),
+                                   s0, GROUP_TOL * s0[0], depth + 1)
+            # only the singular values are returned: the group's columns of U and V are not
+            # rotated (U_G W_u would cost two full-precision products and nothing reads them;
+            # the groups are disjoint, so the other groups' blocks do not depend on them)
+            return idx, sig_b
+        # a cluster around c: the shifted Gram problem (see _cluster_values)
+        c = float(np.median(sv))
+        if g <= 16:       # small blocks (pairs of an odd activation): exact integers
+            bi, be = B.to_ints()
+            Mi = np.array(bi, dtype=object).reshape(g, g)
+            BtB_ints = Mi.T.dot(Mi)                      # B^T B = BtB_ints 2^(2 be)
+            unit = Fraction(2) ** (2 * be)
+            cc = Fraction(c * c)
+            Mv = np.array([[float(BtB_ints[i, j] * unit - (cc if i == j else 0))
+                            for j in range(g)] for i in range(g)])
+            diag_ints, diag_e = [BtB_ints[i, i] for i in range(g)], 2 * be
+        else:
+            BtB = B.gram_to(c * self.abs_tol / 8)
+            Mv = _with_diagonal(BtB, c * c, -1).to_float()
+            diag_ints, diag_e = BtB.diagonal().to_ints()
+        dev = Mv - np.eye(g) * np.trace(Mv) / g           # departure from a multiple of I
+        # equal to the working accuracy, absolute or relative to the bases' orthonormality
+        degenerate_tol = max(1024 * self.A.shape[0] * c * self.abs_tol,
+                             16 * g * c * c * self._group_tol(g))
+        if float(np.max(np.abs(dev))) <= degenerate_tol:
+            # degenerate to working accuracy: every value is sqrt(trace(B^T B)/g)
+            self.stats["degenerate"] = self.stats.get("degenerate", 0) + g
+            ints, e = diag_ints, diag_e
+            L = sigma.nlimbs
+            e_sig = sigma.E - beta * L
+            with mpmath.workprec(beta * (self.nlimbs + 4)):
+                val = mpmath.sqrt(mpmath.ldexp(mpmath.mpf(sum(ints)), e) / g)
+                iv = int(mpmath.nint(mpmath.ldexp(val, -e_sig)))
+            part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
+            return idx, part
+        BtB = _fixed_from_int_matrix(BtB_ints, 2 * be, beta) if g <= 16 else BtB
+        return idx, self._cluster_values(BtB, Mv, c, sigma, depth)
 
 
 def _blocks_of(Tm: Fixed, groups) -> dict:
@@ -562,7 +541,7 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
-    sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top, 0.0)
+    sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top)
     ints, e = sigma.to_ints()
     zero_below = top * 2.0 ** (-(work_bits - 8)) * n
     ints = [0 if abs(float(mpmath.ldexp(mpmath.mpf(i), e))) <= zero_below else i for i in ints]
