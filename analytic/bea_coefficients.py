@@ -21,6 +21,7 @@ import sympy as sp
 from .errors import InputError
 from .loss import symbol
 from .optimizers import GD, SGD, HeavyBall, LabelNoise, Nesterov, Optimizer
+from .values import exact_value
 from .trees import RootedTree, partitions, recolor, splittings, trees_of_order
 
 __all__ = ["H", "MAX_ORDER", "MAX_SGD_TREES", "tree_coefficients", "sgd_tree_coefficients",
@@ -34,9 +35,14 @@ MAX_ORDER = 8
 MAX_SGD_TREES = 4000
 
 
+def _exact(value):
+    """A coefficient or hyperparameter as an exact SymPy value (floats by their decimal form)."""
+    return exact_value(value, "beta", symbol={"real": True})
+
+
 def _clean(expr):
     """Cheap normal form of a coefficient (rational in beta)."""
-    expr = sp.sympify(expr)
+    expr = _exact(expr)
     if expr.is_Rational:
         return expr
     return sp.factor(sp.cancel(expr))
@@ -117,7 +123,7 @@ class _Laurent:
         one_minus = sp.Poly(1 - beta, beta)
         for k, v in self.c.items():
             num += one_minus ** (k - low) * sp.Rational(v.numerator, v.denominator)
-        num = num * sp.nsimplify(factor)
+        num = num * _exact(factor)
         den, num = num.clear_denoms(convert=True)
         content, prim = num.primitive()
         content = sp.Rational(content, den)
@@ -138,7 +144,7 @@ def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int)
         is_zero = lambda v: not v.c
     else:
         one = sp.Integer(1)
-        kb = sp.sympify(beta)
+        kb = _exact(beta)
         kg = kb if gamma_is_beta else sp.Integer(0)
         divide = lambda v: v / (1 - kb)
         over = lambda v, n: v / n
@@ -177,8 +183,8 @@ def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int)
 def _momentum_b(beta, gamma, order: int) -> tuple:
     """``b(t)`` for all trees up to ``order + 1`` nodes, plus the matching
     equations ``(t, c'(t), R_+(t), R_-(t), b(t))``."""
-    beta = sp.sympify(beta)
-    gamma = sp.sympify(gamma)
+    beta = _exact(beta)
+    gamma = _exact(gamma)
     if gamma != 0 and gamma != beta:
         raise InputError("gamma", gamma, "must be 0 (heavy ball) or beta (Nesterov)")
     symbolic = not beta.is_number
@@ -186,7 +192,7 @@ def _momentum_b(beta, gamma, order: int) -> tuple:
     if symbolic:
         conv = lambda v: v.to_sympy(beta)
     else:
-        conv = lambda v: sp.nsimplify(v) if isinstance(v, Fraction) else v
+        conv = lambda v: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
     return (tuple((t, conv(v)) for t, v in b.items()),
             tuple((t, conv(c), conv(rp), conv(rm), conv(v)) for t, c, rp, rm, v in eqs))
 
@@ -227,9 +233,9 @@ def _keep(c, rest):
 
 def momentum_parameters(optimizer):
     if isinstance(optimizer, Nesterov):
-        return sp.sympify(optimizer.beta), sp.sympify(optimizer.beta)
+        return _exact(optimizer.beta), _exact(optimizer.beta)
     if isinstance(optimizer, HeavyBall):
-        return sp.sympify(optimizer.beta), sp.Integer(0)
+        return _exact(optimizer.beta), sp.Integer(0)
     if isinstance(optimizer, GD) or type(optimizer) is Optimizer:
         return sp.Integer(0), sp.Integer(0)
     raise InputError("optimizer", optimizer, "must be GD, HeavyBall, Nesterov or SGD")
@@ -279,7 +285,7 @@ def _sgd_b(m: int, order: int) -> tuple:
     b: dict = {}
     for t in forest:
         rest = _flow_coefficient(t, b, +1, scale=m)
-        b[t] = sp.nsimplify((avg[t] - rest) / m)
+        b[t] = (avg[t] - rest) / sp.Integer(m)
     return tuple(b.items()), tuple(avg.items())
 
 
@@ -292,8 +298,8 @@ def sgd_tree_coefficients(m: int, order: int) -> dict:
     >>> [(str(t), v) for t, v in c.items() if t.order == 2 and v != 0]
     [('[•1]1', -1/4), ('[•2]2', -1/4)]
     """
-    if not isinstance(m, int) or m < 1:
-        raise InputError("batches", m, "must be a positive integer")
+    if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= MAX_SGD_TREES:
+        raise InputError("batches", m, f"must be an integer between 1 and {MAX_SGD_TREES}")
     check_order(order)
     pairs, _ = _sgd_b(m, order)
-    return {t: sp.nsimplify((-1) ** t.order * v / t.symmetry) for t, v in pairs}
+    return {t: (-1) ** t.order * v / t.symmetry for t, v in pairs}

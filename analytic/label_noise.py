@@ -36,6 +36,7 @@ import sympy as sp
 
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
+from .values import exact_value
 from .latex import DEFAULT_NOTATION
 from .loss import Loss, parse_names, symbol
 from .optimizers import LabelNoise
@@ -64,7 +65,7 @@ def gaussian_expectation(expr, noises):
     if not noises:
         return expr
     try:
-        poly = sp.Poly(sp.sympify(expr), *noises)
+        poly = sp.Poly(_scalar(expr), *noises)
     except sp.PolynomialError:
         raise InputError("loss", str(expr)[:80], "the noisy loss is not polynomial in the label noise") from None
     total = sp.Integer(0)
@@ -237,7 +238,7 @@ def general_modified_loss(normalization: str = "mean") -> Result:
 
 
 def _scalar(value):
-    return value if isinstance(value, sp.Basic) else sp.sympify(value)
+    return value if isinstance(value, sp.Basic) else exact_value(value, "value", symbol={"real": True})
 
 
 def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,

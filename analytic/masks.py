@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import InputError
+from .values import exact_value
 from .result import Result, Step
 
 __all__ = ["SYMBOLS", "gd_mask", "gd_start_decay", "gf_mask", "ridge_mask", "pca_mask",
@@ -256,7 +257,7 @@ def grey_zone(upper=sp.Rational(99, 100), lower=sp.Rational(1, 100)) -> Result:
     >>> round(float(grey_zone().expr), 4)
     26.6107
     """
-    up, lo = sp.nsimplify(upper), sp.nsimplify(lower)
+    up, lo = exact_value(upper, "upper"), exact_value(lower, "lower")
     if not (0 < lo < up < 1):
         raise InputError("upper/lower", (upper, lower), "need 0 < lower < upper < 1")
     m = gd_mask().expr

@@ -18,6 +18,7 @@ from typing import Callable
 import sympy as sp
 
 from .errors import InputError
+from .values import exact_matrix
 from .loss import Loss, parse_loss, symbol
 
 __all__ = ["sigmoid2d", "linear2d", "quadratic", "escape", "least_squares", "MODELS", "get_model"]
@@ -47,7 +48,7 @@ def quadratic(A=((1, 0), (0, 10))) -> Loss:
     >>> quadratic([[1, 0], [0, 4]]).expr
     w1**2/2 + 2*w2**2
     """
-    M = sp.Matrix(A).applyfunc(sp.nsimplify)
+    M = exact_matrix(A, "A")
     if not M.is_square or M != M.T:
         raise InputError("A", A, "must be a symmetric square matrix")
     w = sp.Matrix([symbol(f"w{i + 1}") for i in range(M.shape[0])])
@@ -77,8 +78,8 @@ def least_squares(X=((1, 2), (3, 4), (5, 6)), y=(1, 2, 2)) -> Loss:
     >>> least_squares([[1, 0], [0, 1]], [1, 2]).expr
     w1**2/4 - w1/2 + w2**2/4 - w2 + 5/4
     """
-    Xm = sp.Matrix(X).applyfunc(sp.nsimplify)
-    ym = sp.Matrix(y).applyfunc(sp.nsimplify)
+    Xm = exact_matrix(X, "X")
+    ym = exact_matrix(y, "y")
     if Xm.shape[0] != ym.shape[0]:
         raise InputError("y", y, f"must have {Xm.shape[0]} entries, one per row of X")
     n, d = Xm.shape

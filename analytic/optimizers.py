@@ -21,29 +21,30 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .errors import InputError
+from .values import exact_value
 
 __all__ = ["Optimizer", "GD", "HeavyBall", "Nesterov", "SGD", "LabelNoise", "make_optimizer"]
 
 
-def _real(argument, value, positive=False, allow_symbol=True):
-    if isinstance(value, str):
-        value = sp.Symbol(value, positive=True) if value.isidentifier() else sp.Rational(value)
-    if isinstance(value, sp.Basic):
-        if value.is_number:
-            v = float(value)
-        elif allow_symbol:
-            return value
-        else:
-            raise InputError(argument, value, "must be a number")
-    else:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(argument, value, "must be a real number") from None
-    if not math.isfinite(v):
-        raise InputError(argument, value, "must be finite")
-    if positive and v <= 0:
-        raise InputError(argument, value, "must be positive")
+def _real(argument, value, positive=False, allow_symbol=True, assumptions=None):
+    """A hyperparameter as an exact number or a symbol; text is read by :mod:`analytic.values`.
+
+    Python ints and floats are kept as they are (the numeric layer steps with
+    them); text and SymPy values become exact numbers or symbols.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InputError(argument, value, "must be finite")
+        if positive and value <= 0:
+            raise InputError(argument, value, "must be positive")
+        return value
+    value = exact_value(value, argument,
+                        symbol=(assumptions or ({"positive": True} if positive else {"real": True}))
+                        if allow_symbol else None)
+    if value.is_number:
+        v = float(value)
+        if positive and v <= 0:
+            raise InputError(argument, value, "must be positive")
     return value
 
 
@@ -150,7 +151,7 @@ class LabelNoise(Optimizer):
 
     def __post_init__(self):
         super().__post_init__()
-        s = _real("sigma", self.sigma)
+        s = _real("sigma", self.sigma, assumptions={"positive": True})
         object.__setattr__(self, "sigma", s)
         if not isinstance(s, sp.Basic) or s.is_number:
             if float(s) < 0:
@@ -167,14 +168,10 @@ def make_optimizer(name: str, h, beta=None, batches=None, sigma=None) -> Optimiz
         return GD(h)
     if name in ("heavy-ball", "nesterov"):
         beta = sp.Symbol("beta", real=True) if beta is None else beta
-        if isinstance(beta, str):
-            beta = sp.Symbol(beta, real=True) if beta.isidentifier() else sp.nsimplify(beta)
         return (HeavyBall if name == "heavy-ball" else Nesterov)(h, beta)
     if name == "sgd":
         return SGD(h, 2 if batches is None else batches)
     if name == "label-noise":
         sigma = sp.Symbol("sigma", positive=True) if sigma is None else sigma
-        if isinstance(sigma, str):
-            sigma = sp.Symbol(sigma, positive=True) if sigma.isidentifier() else sp.nsimplify(sigma)
         return LabelNoise(h, sigma)
     raise InputError("--optimizer", name, "must be one of gd, heavy-ball, nesterov, sgd, label-noise")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ast
 import math
 import unicodedata
+from decimal import Decimal
+from fractions import Fraction
 from typing import Callable, Mapping
 
 import sympy as sp
@@ -35,6 +37,7 @@ LIMITS = {
     "max_exponent": 64,      # |numeric exponent| of a power
     "max_number_bits": 4096,  # bits of the numerator/denominator of an exact number
     "max_exp_argument": 1000,  # |constant argument| of exp, sigmoid, softplus
+    "max_decimal_exponent": 300,  # |decimal exponent| of a literal read exactly
 }
 
 
@@ -99,8 +102,9 @@ _BINOP_HINTS = {
 
 
 class _Builder:
-    def __init__(self, text: str, names: Mapping[str, sp.Symbol]):
+    def __init__(self, text: str, names: Mapping[str, sp.Symbol], exact_decimals: bool = False):
         self.text = text
+        self.exact_decimals = exact_decimals
         self.lines = text.splitlines() or [""]
         self.names = names
 
@@ -167,12 +171,22 @@ class _Builder:
             if not math.isfinite(value):
                 self.fail(node, "float literal is not finite")
             seg = ast.get_source_segment(self.text, node) or repr(value)
+            if self.exact_decimals:
+                return self.decimal(node, seg)
             return sp.Float(seg.replace("_", ""), max(15, len(seg)))
         if isinstance(value, complex):
             self.fail(node, "complex literals are not allowed")
         if isinstance(value, (str, bytes)):
             self.fail(node, "strings are not allowed in a loss")
         self.fail(node, "literal not allowed")
+
+    def decimal(self, node, seg):
+        """The exact rational value of a decimal literal (``1e-3`` -> 1/1000)."""
+        d = Decimal(seg.replace("_", ""))
+        if d and abs(d.adjusted()) > LIMITS["max_decimal_exponent"]:
+            self.fail(node, f"decimal exponent beyond +-{LIMITS['max_decimal_exponent']}")
+        f = Fraction(d)
+        return sp.Rational(f.numerator, f.denominator)
 
     def name(self, node):
         ident = node.id
@@ -248,8 +262,11 @@ class _Builder:
         return builder(*args)
 
 
-def parse_expression(text: str, names: Mapping[str, sp.Symbol]) -> sp.Expr:
+def parse_expression(text: str, names: Mapping[str, sp.Symbol], *, exact_decimals: bool = False) -> sp.Expr:
     """Parse ``text`` into a SymPy expression over the symbols in ``names``.
+
+    With ``exact_decimals`` a decimal literal becomes the exact rational it
+    denotes (``0.1`` -> ``1/10``); otherwise it stays a Float of the typed digits.
 
     >>> w = sp.Symbol("w", real=True)
     >>> parse_expression("1/2*(3/5 - w)**2", {"w": w})
@@ -295,7 +312,7 @@ def parse_expression(text: str, names: Mapping[str, sp.Symbol]) -> sp.Expr:
     count = sum(1 for _ in ast.walk(tree))
     if count > LIMITS["max_nodes"]:
         raise LossSyntaxError(f"expression has {count} syntax nodes, more than {LIMITS['max_nodes']}", text[:20], 1, text)
-    builder = _Builder(text.strip(), names)
+    builder = _Builder(text.strip(), names, exact_decimals)
     expr = builder.build(tree)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise LossSyntaxError("the expression evaluates to an infinity or NaN", text[:20], 1, text)

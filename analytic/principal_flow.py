@@ -30,6 +30,7 @@ import sympy as sp
 
 from .bea import H
 from .errors import InputError
+from .values import exact_matrix, exact_value
 from .loss import Loss
 from .result import Result, Step
 
@@ -42,7 +43,7 @@ def _matrix_of(A):
         if any(e.free_symbols for e in Hm):
             raise InputError("loss", str(A.expr), "not a quadratic: its Hessian is not constant")
         return Hm, A.variables
-    M = sp.Matrix(A).applyfunc(sp.nsimplify)
+    M = exact_matrix(A, "A")
     if not M.is_square or M != M.T:
         raise InputError("A", A, "must be a symmetric square matrix")
     from .loss import symbol
@@ -78,7 +79,7 @@ def principal_flow(A, h=H) -> Result:
     Matrix([[log(3) + I*pi]])
     """
     M, variables = _matrix_of(A)
-    h = sp.nsimplify(h)
+    h = exact_value(h, "h", symbol={"positive": True})
     n = M.shape[0]
     P, D = M.diagonalize(normalize=True)
     logs = []

@@ -26,6 +26,7 @@ from functools import lru_cache
 import sympy as sp
 
 from .errors import InputError
+from .values import exact_matrix, exact_value
 from .result import Result, Step
 from .stability import ETA, StabilityCondition
 
@@ -122,7 +123,7 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
     7/6
     """
     _check_sampling(sampling)
-    vals = [sp.nsimplify(v) for v in values]
+    vals = [exact_value(v, "values") for v in values]
     n = len(vals)
     if not isinstance(B, int) or not 1 <= B <= n:
         raise InputError("B", B, f"must be an integer in [1, {n}]")
@@ -132,7 +133,7 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
         batches = list(itertools.product(range(n), repeat=B))
     means = [sum(vals[i] for i in b) / B for b in batches]
     m = sum(means) / len(means)
-    return sp.nsimplify(sum((x - m)**2 for x in means) / len(means))
+    return sum((x - m)**2 for x in means) / len(means)
 
 
 @lru_cache(maxsize=None)
@@ -219,7 +220,7 @@ def sgd_stability(sampling: str = "without") -> StabilityCondition:
 
 
 def _as_matrices(Hs):
-    mats = [sp.Matrix(H).applyfunc(sp.nsimplify) for H in Hs]
+    mats = [exact_matrix(H, "Hs") for H in Hs]
     if not mats:
         raise InputError("Hs", Hs, "needs at least one matrix")
     d = mats[0].shape
@@ -253,7 +254,7 @@ def second_moment_matrix(Hs, eta, B: int, sampling: str = "without") -> sp.Matri
     mats = _as_matrices(Hs)
     n = len(mats)
     c = _c_value(n, B, sampling)
-    eta = sp.nsimplify(eta)
+    eta = exact_value(eta, "eta", symbol={"positive": True})
     H = sum(mats, sp.zeros(*mats[0].shape)) / n
     Sigma = sum((M * M for M in mats), sp.zeros(*mats[0].shape)) / n - H * H
     I = sp.eye(H.shape[0])
@@ -273,7 +274,7 @@ def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Mat
     mats = _as_matrices(Hs)
     n = len(mats)
     c = _c_value(n, B, sampling)
-    eta = sp.nsimplify(eta)
+    eta = exact_value(eta, "eta", symbol={"positive": True})
     kron = sp.kronecker_product
     d = mats[0].shape[0]
     H = sum(mats, sp.zeros(d, d)) / n

@@ -17,6 +17,7 @@ import sympy as sp
 
 from .budget import with_budget
 from .errors import InputError
+from .values import exact_value
 from .loss import Loss, parse_names, symbol, _exact_value
 from .parse import parse_expression
 
@@ -34,7 +35,7 @@ def normalization_weight(normalization: str, n):
     >>> [normalization_weight(k, 4) for k in NORMALIZATIONS]
     [1/8, 1/2, 1/4]
     """
-    n = sp.sympify(n) if not isinstance(n, sp.Basic) else n
+    n = exact_value(n, "n", symbol={"positive": True, "integer": True}) if not isinstance(n, sp.Basic) else n
     if normalization == "mean":
         return 1 / (2 * n)
     if normalization == "sum":

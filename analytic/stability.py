@@ -118,7 +118,7 @@ def schur_cohn(poly, z=Z) -> Result:
     p = sp.Poly(poly, z)
     if p.degree() < 1:
         raise InputError("poly", poly, f"must have degree >= 1 in {z}")
-    if any(not sp.sympify(c).is_real and sp.sympify(c).is_real is not None for c in p.all_coeffs()):
+    if any(c.is_real is False for c in p.all_coeffs()):
         raise InputError("poly", poly, "must have real coefficients")
     conditions, steps = [], [Step("p(z)", p.as_expr(), "the polynomial tested")]
     q = p
