@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import erf
 
 from analytic.errors import InputError
+from analytic.values import exact_number
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation", "grid", "exact_scale", "jacobian",
            "jacobian_arguments", "jacobian_mp_values", "jacobian_mpmath", "dst_basis",
@@ -91,18 +92,25 @@ def default_scale(name: str, width: int) -> int:
     return 1 if get_activation(name).scale_free else int(width)
 
 
+#: largest activation scale accepted
+MAX_SCALE = 10 ** 6
+
+
 def exact_scale(scale) -> Fraction:
     """The scale as an exact fraction (``"12.5"``, ``0.1`` -> 1/10, ``"3/2"``).
 
     >>> exact_scale(0.1), exact_scale("3/2")
     (Fraction(1, 10), Fraction(3, 2))
     """
-    try:
-        f = Fraction(str(scale)) if not isinstance(scale, Fraction) else scale
-    except (ValueError, ZeroDivisionError):
-        raise InputError("scale", scale, "must be a positive number") from None
-    if f <= 0:
-        raise InputError("scale", scale, "must be positive")
+    if isinstance(scale, Fraction):
+        f = scale
+    else:
+        v = exact_number(scale, "scale", low=0, low_open=True, high=MAX_SCALE)
+        if not v.is_Rational:
+            raise InputError("scale", scale, "must be a rational number (a decimal or a fraction)")
+        f = Fraction(int(v.p), int(v.q))
+    if not 0 < f <= MAX_SCALE:
+        raise InputError("scale", scale, f"must lie in (0, {MAX_SCALE}]")
     return f
 
 

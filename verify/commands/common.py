@@ -1,8 +1,13 @@
 """Arguments shared by the derive commands."""
 from __future__ import annotations
 
-from analytic.errors import InputError
+import argparse
+import os
+import tempfile
+
+from analytic.errors import ImplregError, InputError
 from analytic.loss import parse_loss
+from analytic.values import bounded_int, exact_number, exact_value
 from analytic.models import MODELS, get_model
 
 
@@ -28,3 +33,105 @@ def loss_from_args(args):
     if not args.vars:
         raise InputError("--vars", None, "declare the variables of the loss, e.g. --vars w1,w2")
     return parse_loss(args.loss, args.vars, args.params)
+
+
+# -- typed option values ---------------------------------------------------------------------
+# Every value-taking option is read by one of these argparse types.  Numbers go through
+# analytic.values (the whitelist reader shared with the API); a rejection is an
+# ArgumentTypeError, which argparse prints as one line naming the option.
+MAX_PATH = 4096
+
+
+def typed(name, read):
+    def parse(text):
+        try:
+            return read(text)
+        except ImplregError as exc:
+            reason = exc.reason if isinstance(exc, InputError) else str(exc)
+            raise argparse.ArgumentTypeError(f"{reason} (got {_shown(text)})") from None
+    parse.__name__ = name
+    return parse
+
+
+def _shown(text) -> str:
+    s = repr(text)
+    return s if len(s) <= 60 else s[:50] + "...'"
+
+
+def integer(low: int, high: int):
+    """An argparse type: an integer in ``[low, high]``."""
+    return typed("integer", lambda t: bounded_int(t, "", low, high))
+
+
+def real(low=None, high=None, *, low_open: bool = False, high_open: bool = False):
+    """An argparse type: an exact number (decimal, fraction) in the given range, as a float."""
+    return typed("number", lambda t: float(exact_number(t, "", low=low, high=high, low_open=low_open,
+                                                          high_open=high_open)))
+
+
+def exact(low=None, high=None, *, low_open: bool = False, high_open: bool = False, symbol=None):
+    """An argparse type: an exact SymPy number in the given range, or (with ``symbol``
+    assumptions) a plain symbol name."""
+    def read(t):
+        v = exact_value(t, "", symbol=symbol)
+        if v.is_number:
+            v = exact_number(v, "", low=low, high=high, low_open=low_open, high_open=high_open)
+        return v
+    return typed("number", read)
+
+
+def _check_path_text(text: str) -> str:
+    if not text or not text.strip():
+        raise InputError("", text, "empty path")
+    if "\x00" in text or any(ord(c) < 32 for c in text):
+        raise InputError("", text, "control characters are not allowed in a path")
+    if len(text) > MAX_PATH or any(len(part) > 255 for part in text.split(os.sep)):
+        raise InputError("", text, f"path longer than {MAX_PATH} characters (or a part longer than 255)")
+    return text
+
+
+def _probe_directory(folder: str, text: str) -> None:
+    """Fail unless a file can really be created in ``folder``."""
+    if not os.path.isdir(folder):
+        raise InputError("", text, f"directory {folder!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".implreg-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError("", text, f"cannot write in {folder!r} ({exc.strerror or exc})") from None
+
+
+def _output_file(text: str) -> str:
+    _check_path_text(text)
+    if os.path.isdir(text):
+        raise InputError("", text, "is a directory, expected a file name")
+    _probe_directory(os.path.dirname(os.path.abspath(text)) or ".", text)
+    return text
+
+
+def _output_directory(text: str) -> str:
+    _check_path_text(text)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise InputError("", text, "exists and is not a directory")
+    _probe_directory(text if os.path.isdir(text) else os.path.dirname(os.path.abspath(text)), text)
+    return text
+
+
+def _input_file(text: str) -> str:
+    _check_path_text(text)
+    if not os.path.isfile(text):
+        raise InputError("", text, "no such file")
+    if os.path.getsize(text) > 50 * 2 ** 20:
+        raise InputError("", text, "larger than 50 MB")
+    if not os.access(text, os.R_OK):
+        raise InputError("", text, "not readable")
+    return text
+
+
+#: argparse types for paths: a file to write (its directory must exist and be writable),
+#: a directory to write into (created if absent, under an existing writable parent),
+#: and an existing regular file to read.
+output_file = typed("path", _output_file)
+output_directory = typed("path", _output_directory)
+input_file = typed("path", _input_file)

@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import sys
 
+from .common import input_file, integer, output_directory
+
 
 def _add_arguments(p):
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if the table is out of date (default)")
     mode.add_argument("--write", action="store_true", help="rewrite the table in place")
-    p.add_argument("--readme", default="README.md", help="the README to update (default README.md)")
-    p.add_argument("--results", metavar="FILE", help="take the statuses from a results.json instead of a quick run")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes for the quick run")
-    p.add_argument("--assets", metavar="DIR", help="also regenerate the README's pictures in DIR (e.g. docs)")
+    p.add_argument("--readme", default="README.md", type=input_file,
+                   help="the README to update (default README.md)")
+    p.add_argument("--results", metavar="FILE", type=input_file,
+                   help="take the statuses from a results.json instead of a quick run")
+    p.add_argument("--jobs", type=integer(1, 64), default=1, help="parallel processes for the quick run, 1..64")
+    p.add_argument("--assets", metavar="DIR", type=output_directory,
+                   help="also regenerate the README's pictures in DIR (e.g. docs)")
 
 
 def _run(args) -> int:
