@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import unicodedata
 from decimal import Decimal
 from fractions import Fraction
@@ -101,6 +102,9 @@ _BINOP_HINTS = {
 }
 
 
+_DECIMAL = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 class _Builder:
     def __init__(self, text: str, names: Mapping[str, sp.Symbol], exact_decimals: bool = False):
         self.text = text
@@ -163,6 +167,10 @@ class _Builder:
         value = node.value
         if isinstance(value, bool) or value is None or value is Ellipsis:
             self.fail(node, "keyword constants are not allowed")
+        if self.exact_decimals:
+            seg = ast.get_source_segment(self.text, node) or ""
+            if isinstance(value, (int, float)) and not _DECIMAL.fullmatch(seg):
+                self.fail(node, "not a plain decimal number (no '_', hex, octal or binary literals)")
         if isinstance(value, int):
             if len(str(abs(value))) > LIMITS["max_int_digits"]:
                 self.fail(node, f"integer literal longer than {LIMITS['max_int_digits']} digits")

@@ -133,10 +133,10 @@ def exact_value(value, argument: str, *, symbol: dict | None = None, real: bool 
             if bits > LIMITS["max_number_bits"]:
                 raise InputError(argument, value, f"exact number larger than 2**{LIMITS['max_number_bits']}")
         try:
-            size = abs(complex(sp.N(expr, 20)))
+            size = abs(expr) if isinstance(expr, sp.Rational) else abs(complex(sp.N(expr, 20)))
         except (TypeError, ValueError):
             raise InputError(argument, value, "cannot be evaluated to a number") from None
-        if not math.isfinite(size) or size > MAX_MAGNITUDE:
+        if not (isinstance(size, sp.Rational) or math.isfinite(size)) or size > MAX_MAGNITUDE:
             raise InputError(argument, value, f"magnitude above 1e{int(math.log10(MAX_MAGNITUDE))}")
     return expr
 
@@ -178,12 +178,17 @@ def exact_matrix(rows, argument: str) -> sp.Matrix:
     [1/2, 1/3],
     [  0,   2]])
     """
+    if isinstance(rows, sp.MatrixBase):
+        return rows.applyfunc(lambda e: exact_value(e, argument))
     try:
-        M = rows if isinstance(rows, sp.MatrixBase) else sp.Matrix(
-            [[e for e in (row if _is_sequence(row) else [row])] for row in _rows(rows)])
+        # every entry is read here, before SymPy sees it (Matrix() would sympify text)
+        entries = [[exact_value(e, argument) for e in (row if _is_sequence(row) else [row])]
+                   for row in _rows(rows)]
+        return sp.Matrix(entries)
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(argument, _short(rows), f"must be a matrix of numbers ({exc})") from None
-    return M.applyfunc(lambda e: exact_value(e, argument))
 
 
 def _is_sequence(x) -> bool:
