@@ -105,7 +105,7 @@ class ModifiedField(Result):
 
         >>> from analytic.optimizers import GD
         >>> modified_field(GD(H), 1).abstract_latex(1)
-        'h\\left(-\\frac{1}{2} \\IRhess \\IRgrad\\right)'
+        '\\IRstep \\left(-\\frac{1}{2} \\IRhess \\IRgrad\\right)'
         """
         parts = []
         for t, c in self.coefficients[p].items():
@@ -126,7 +126,7 @@ class ModifiedField(Result):
         out = (parts[0][0] + parts[0][1])
         for sign, body in parts[1:]:
             out += (" - " if sign else " + ") + body
-        hp = "" if p == 0 else ("h" if p == 1 else f"h^{{{p}}}")
+        hp = "" if p == 0 else (r"\IRstep " if p == 1 else rf"\IRstep^{{{p}}}")
         return f"{hp}\\left({out}\\right)" if hp else out
 
     def abstract_certificates(self) -> tuple:

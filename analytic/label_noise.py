@@ -37,7 +37,6 @@ import sympy as sp
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .values import exact_value
-from .latex import DEFAULT_NOTATION
 from .loss import Loss, parse_names, symbol
 from .optimizers import LabelNoise
 from .result import Result, Step
@@ -248,7 +247,8 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
     ``expr`` is the field :math:`\sum_{j\le K} h^j \mathbb E_\xi f_j[E_\xi]` (the flow is
     :math:`x' =` field); ``meta["modified_loss"]`` the potential (order 1), and
     ``meta["terms"]`` one dict per order ``{"order", "field", "abstract",
-    "abstract_latex", "is_gradient"}`` with :math:`h^j` included.  Without
+    "abstract_latex", "is_gradient"}`` with :math:`h^j` included (``abstract_latex``
+    in the placeholder macros of :class:`~analytic.latex.Notation`).  Without
     ``labels`` each squared residual :math:`c_k r_k^2` of the loss is one sample and
     becomes :math:`c_k (r_k - \sigma\xi_k)^2` with :math:`r_k` as written (its sign does
     not matter: :math:`\xi` is symmetric); with ``labels``
@@ -313,7 +313,7 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
         abstract, latex = _abstract(j, structure, sigma)
         cert = True if j <= 1 else _is_symmetric(f, variables, certificate_budget)
         terms.append({"order": j, "field": [str(e) for e in f], "abstract": abstract,
-                      "abstract_latex": DEFAULT_NOTATION.apply(latex), "is_gradient": cert})
+                      "abstract_latex": latex, "is_gradient": cert})
     field = sp.zeros(len(variables), 1)
     for f in fields:
         field += f

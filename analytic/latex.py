@@ -30,23 +30,48 @@ class Notation:
     """
 
     loss: str = "E"
-    step: str = "h"
+    step: str | None = None       # defaults to the LaTeX of the symbol ``step_symbol``
     grad: str | None = None       # defaults to \nabla <loss>
     hess: str | None = None       # defaults to \nabla^2 <loss>
     third: str | None = None      # defaults to \nabla^3 <loss>
     symbol_names: Mapping[str, str] = field(default_factory=dict)
+    step_symbol: str = "h"        # the SymPy symbol that is the step size
 
     def __post_init__(self):
         for name in ("loss", "step"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
+            if (name == "loss" or value is not None) and (not isinstance(value, str) or not value.strip()):
                 from .errors import InputError
                 raise InputError(name, value, "must be a non-empty LaTeX string")
+
+    def step_tex(self) -> str:
+        r"""The step size: ``step`` if given, else the symbol ``step_symbol`` as named.
+
+        >>> Notation().step_tex(), Notation(step_symbol="eta").step_tex(), Notation(step="a").step_tex()
+        ('h', '\\eta', 'a')
+        """
+        if self.step is not None:
+            return self.step
+        if self.step_symbol in self.symbol_names:
+            return self.symbol_names[self.step_symbol]
+        return sp.latex(sp.Symbol(self.step_symbol))
+
+    def with_step_symbol(self, name: str) -> "Notation":
+        r"""The same names for a derivation whose step size is the symbol ``name``
+        (``eta`` in the stability conditions and masks, ``h`` elsewhere).
+
+        >>> h, eta = sp.symbols("h eta")
+        >>> n = Notation(step=r"\alpha").with_step_symbol("eta")
+        >>> to_latex(eta * h, n), to_latex(eta, Notation().with_step_symbol("eta"))
+        ('\\alpha h', '\\eta')
+        """
+        from dataclasses import replace
+        return replace(self, step_symbol=name)
 
     def table(self) -> dict[str, str]:
         return {
             "IRloss": self.loss,
-            "IRstep": self.step,
+            "IRstep": self.step_tex(),
             "IRgrad": self.grad or rf"\nabla {self.loss}",
             "IRhess": self.hess or rf"\nabla^2 {self.loss}",
             "IRthird": self.third or rf"\nabla^3 {self.loss}",
@@ -59,8 +84,9 @@ class Notation:
                       lambda m: "{" + table[m.group(1)] + "}", text)
 
     def symbol_map(self) -> dict[str, str]:
-        names = {"h": self.step, "beta": r"\beta", "sigma": r"\sigma",
+        names = {"beta": r"\beta", "sigma": r"\sigma",
                  "eta": r"\eta", "lambda": r"\lambda", "lamda": r"\lambda"}
+        names[self.step_symbol] = self.step_tex()
         names.update(self.symbol_names)
         return names
 

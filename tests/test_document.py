@@ -20,6 +20,7 @@ import pypdf  # noqa: E402  (the [test] extra: page counts of compiled PDFs)
 DERIVATIONS = {"gradient": gradient, "hessian": hessian, "grad-norm": grad_norm_squared, "minima": global_minima}
 
 
+@pytest.mark.needs_pdflatex
 @pytest.mark.parametrize("quantity", sorted(DERIVATIONS))
 def test_document_compiles_with_every_step(quantity, tmp_path, capsys):
     tex = tmp_path / f"{quantity}.tex"
@@ -40,6 +41,7 @@ def test_document_compiles_with_every_step(quantity, tmp_path, capsys):
 RENAMES = {r"\mathcal{L}": "E", r"\mathbf{g}": r"\nabla E", r"\mathbf{H}": r"\nabla^2 E", r"\eta": "h"}
 
 
+@pytest.mark.needs_pdflatex
 def test_renaming_the_notation_changes_only_the_names(tmp_path, capsys):
     default, renamed = tmp_path / "default.tex", tmp_path / "renamed.tex"
     assert main(["derive", "hessian", "--model", "sigmoid2d", "--document", str(default)]) == 0
@@ -84,6 +86,7 @@ def test_long_sums_split_into_rows_that_keep_every_term():
     assert len(re.findall(r"(?<![{^])[+-] ", joined)) == len(expr.args) - 1
 
 
+@pytest.mark.needs_pdflatex
 def test_document_from_a_plugin_dict_compiles(tmp_path):
     from verify.document import write_document
     payload = {"quantity": "custom", "text": "custom: 1",
@@ -96,6 +99,7 @@ def test_document_from_a_plugin_dict_compiles(tmp_path):
         write_document(tmp_path / "custom.txt", payload)
 
 
+@pytest.mark.needs_pdflatex  # kpsewhich ships with pdflatex
 def test_every_package_used_ships_with_texlive_base_or_recommended():
     import subprocess
     from verify.texlayout import PACKAGES

@@ -10,6 +10,8 @@ from verify.pdflatex import compile_tex
 
 import pypdf  # noqa: E402  (the [test] extra)
 
+pytestmark = pytest.mark.needs_pdflatex
+
 CASES = {
     **{f"modified-loss-{o}": ["modified-loss", "--optimizer", o, "--model", "linear2d", "--order", "1"]
        for o in ("gd", "heavy-ball", "nesterov")},

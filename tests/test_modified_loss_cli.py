@@ -1,6 +1,7 @@
 import importlib.util
 import json
 
+import pytest
 import sympy as sp
 
 from verify.cli import main
@@ -78,6 +79,7 @@ def test_label_noise_dispatch(capsys):
         assert "sigma" in out["modified_loss"]
 
 
+@pytest.mark.needs_pdflatex
 def test_latex_derivations_compile_with_pdflatex(capsys, tmp_path):
     import subprocess
     from analytic.latex import Notation

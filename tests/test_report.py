@@ -55,6 +55,8 @@ def test_report_covers_every_registered_claim(report):
     assert len(rows) == len(ids) and verdicts == sorted(verdicts)
 
 
+@pytest.mark.needs_pdflatex
+@pytest.mark.needs_pdftoppm
 def test_report_pdf_pages_and_first_page_not_blank(report, tmp_path):
     out, _, ids = report
     pdf = pypdf.PdfReader(out / "report.pdf")
@@ -122,6 +124,7 @@ def temporary_claims():
         REGISTRY.pop(cid, None)
 
 
+@pytest.mark.needs_pdflatex  # its second half breaks compile_tex, which runs only with pdflatex
 def test_interrupted_run_leaves_previous_report_intact(report, tmp_path, temporary_claims, monkeypatch):
     out, _, _ = report
     target = tmp_path / "implreg-report"
@@ -140,12 +143,12 @@ def test_interrupted_run_leaves_previous_report_intact(report, tmp_path, tempora
     def broken(*a, **k):
         raise OSError("disk full")
     monkeypatch.setattr(report_module, "compile_tex", broken)
-    with pytest.raises(OSError):
-        main(["verify", "--quick", "--out", str(target), "--only", "seed000.minima-curve"])
+    assert main(["verify", "--quick", "--out", str(target), "--only", "seed000.minima-curve"]) == 2
     assert _digest(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["implreg-report"]  # no temporary left
 
 
+@pytest.mark.needs_pdflatex
 def test_failing_claim_exit_code_listed_last_and_bad_latex_survives(tmp_path, temporary_claims, capsys):
     nasty = "50% of w_1 & {x} ~ ^ # $ \\ | <>"
 
@@ -245,6 +248,7 @@ def test_claims_report_their_own_progress(temporary_claims):
     assert calls[0] == (0, 2, "seed000.minima-curve") and calls[-1] == (2, 2, "")
 
 
+@pytest.mark.needs_pdflatex
 def test_table_cells_opening_with_brackets_compile(tmp_path, temporary_claims, capsys):
     # a value row opening with '(' or '[' once made booktabs/longtable read it as an argument
     def bracketed(ctx):

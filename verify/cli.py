@@ -15,9 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
-from analytic.errors import ImplregError
+from analytic.errors import ImplregError, InputError
+
+from .commands.common import integer, output_directory, output_file
 
 __all__ = ["main", "build_parser"]
 
@@ -28,10 +31,30 @@ def _plugins():
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr (exit 2)."""
+    """An argument parser whose usage errors are one line on stderr (exit 2).
+
+    A value that starts with a minus sign and a digit is a value, not an
+    option: ``--beta -3/10``, ``--beta -0.5`` and ``--beta -1e-1`` all work.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message):
+        message = " ".join(str(message).split())
+        if len(message) > 300:
+            message = message[:297] + "..."
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _claim_id(text: str) -> str:
+    from .registry import all_claims
+    ids = [c.id for c in all_claims()]
+    if text not in ids:
+        shown = repr(text) if len(text) <= 60 else repr(text[:50]) + "..."
+        raise argparse.ArgumentTypeError(f"unknown claim {shown} (see 'implreg claims')")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="run the registered claims")
     v.add_argument("--quick", action="store_true", help="reduced sizes (seconds in total)")
-    v.add_argument("--only", nargs="+", metavar="ID", help="run only these claims")
-    v.add_argument("--json", metavar="FILE", help="also write the verdicts as JSON")
-    v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    v.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    v.add_argument("--out", metavar="DIR", default=None, help="report directory (default ./implreg-report)")
+    v.add_argument("--only", nargs="+", metavar="ID", type=_claim_id, help="run only these claims")
+    v.add_argument("--json", metavar="FILE", type=output_file, help="also write the verdicts as JSON")
+    v.add_argument("--seed", type=integer(0, 2 ** 32 - 1), default=0, help="random seed, 0..2^32-1 (default 0)")
+    v.add_argument("--jobs", type=integer(1, 64), default=1, help="parallel processes, 1..64 (default 1)")
+    v.add_argument("--out", metavar="DIR", type=output_directory, default=None,
+                   help="report directory (default ./implreg-report)")
     v.add_argument("--no-report", action="store_true", help="print the table only")
 
     sub.add_parser("claims", help="list the registered claims")
@@ -60,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
             q = dsub.add_parser(name, help=f"derive {name}")
             add_args(q)
             q.add_argument("--format", choices=("text", "latex", "json"), default="text")
-            q.add_argument("--document", metavar="FILE.tex", help="write a standalone LaTeX document")
-            q.add_argument("--eta", action="store_true", help="print the step size as \\eta in LaTeX")
+            q.add_argument("--document", metavar="FILE.tex", type=output_file,
+                           help="write a standalone LaTeX document")
+            q.add_argument("--eta", action="store_true", help="print the step size as \\eta in LaTeX "
+                           "(same as --notation step=\\eta)")
             q.add_argument("--notation", metavar="NAME=TEX,...",
-                           help="rename to your paper's notation, e.g. 'loss=L,step=\\eta,grad=g' "
-                                "(names: loss, step, grad, hess, third, or a symbol)")
+                           help="rename to your paper's notation in all LaTeX output, e.g. "
+                                "'loss=L,step=\\eta,grad=g' (names: loss, step, grad, hess, third, "
+                                "or a symbol of the derivation)")
             q.set_defaults(derive_run=_run)
         for name, (help_, add_args, _run) in getattr(mod, "COMMANDS", {}).items():
             c = sub.add_parser(name, help=help_)
@@ -75,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _emit_derivation(args, result) -> int:
     from analytic.result import Result
-    from .document import notation_from_option
-    notation = notation_from_option(getattr(args, "notation", None), getattr(args, "eta", False))
+    from .document import derivation_notation
+    if getattr(args, "notation_checked", False):
+        notation = args.notation_tex
+    else:       # not checked by the command: only its Result's symbols (if any) may be renamed
+        notation = derivation_notation(args, *([result] if isinstance(result, Result) else []))
     if isinstance(result, Result):
         payload = {"quantity": result.quantity, "result": str(result.expr), "latex": result.latex(notation)}
         if hasattr(args, "model") or hasattr(args, "loss"):
@@ -124,8 +154,9 @@ def _verify(args) -> int:
         written = outcome.pdf if outcome.pdf is not None else outcome.directory / "report.tex"
         print(f"report: {written}")
         if outcome.problem:
+            # one line; a missing pdflatex is a note (the rest of the report is written), not a failure
             print(f"implreg: {outcome.problem}", file=sys.stderr)
-            if outcome.pdf is None and "pdflatex not found" not in outcome.problem:
+            if outcome.pdf is None and not outcome.pdflatex_missing:
                 status = status or 1
     if args.json:
         root = outcome.directory if outcome is not None else os.path.dirname(os.path.abspath(args.json))
@@ -158,20 +189,43 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     try:
         if args.command == "verify":
+            if args.no_report and args.out is not None:
+                raise InputError("--out", args.out, "no report directory is written with --no-report")
             return _verify(args)
         if args.command == "claims":
             return _claims(args)
         if args.command == "models":
             return _models(args)
         if args.command == "derive":
+            from .document import notation_from_option
+            args.notation_tex = notation_from_option(args.notation, args.eta)
+            args.notation_checked = False
             return _emit_derivation(args, args.derive_run(args))
         return int(args.command_run(args) or 0)
     except ImplregError as exc:
-        print(f"implreg: error: {exc}", file=sys.stderr)
+        print(f"implreg: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        print(f"implreg: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RecursionError) as exc:
+        print(f"implreg: error: the input is too large to handle ({type(exc).__name__})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("implreg: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:           # a bug, not bad input: one line, traceback on request
+        if os.environ.get("IMPLREG_TRACEBACK"):
+            raise
+        print(f"implreg: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(set IMPLREG_TRACEBACK=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 if __name__ == "__main__":

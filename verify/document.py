@@ -21,6 +21,7 @@ True
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from analytic.latex import DEFAULT_NOTATION, Notation
@@ -28,7 +29,8 @@ from analytic.latex import DEFAULT_NOTATION, Notation
 from .texlayout import LAYOUT_MARK, escape_text, expression_rows, fit_align_block, preamble, step_block
 from .atomic import atomic_write_text
 
-__all__ = ["document_text", "write_document", "notation_table", "notation_from_option"]
+__all__ = ["document_text", "write_document", "notation_table", "notation_from_option",
+           "derivation_notation", "symbol_names_of"]
 
 
 def notation_table(notation: Notation | None = None) -> str:
@@ -117,6 +119,15 @@ def write_document(path, result, notation: Notation | None = None, title: str | 
 
 _NOTATION_KEYS = ("loss", "step", "grad", "hess", "third")
 
+#: Longest LaTeX accepted for one name of ``--notation``.
+MAX_NAME_TEX = 40
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Pieces of TeX that would break the surrounding formula or document.
+_FORBIDDEN_TEX = ((r"%", "a comment character"), (r"#", "a parameter character"), (r"\$", "a math shift"),
+                  (r"&", "an alignment tab"), (r"\\\\", "a line break"),
+                  (r"\\(?:begin|end)(?![A-Za-z])", "an environment"), (r"\\par(?![A-Za-z])", "a paragraph break"))
+
 
 def _split_top(text: str, sep: str) -> list[str]:
     parts, depth, cur = [], 0, ""
@@ -131,12 +142,40 @@ def _split_top(text: str, sep: str) -> list[str]:
     return parts
 
 
+def _tex_problem(value: str) -> str | None:
+    """Why ``value`` cannot be set as a name inside a formula (``None`` if it can)."""
+    if not value:
+        return "the LaTeX is empty"
+    if len(value) > MAX_NAME_TEX:
+        return f"the LaTeX is longer than {MAX_NAME_TEX} characters"
+    if any(not (32 <= ord(ch) <= 126) for ch in value):
+        return "the LaTeX may contain only printable ASCII characters (no newlines or tabs)"
+    depth = 0
+    for i, ch in enumerate(value):
+        if ch in "{}" and i and value[i - 1] == "\\":
+            continue                                  # \{ and \} are characters, not groups
+        depth += (ch == "{") - (ch == "}")
+        if depth < 0:
+            break
+    if depth != 0:
+        return "unbalanced braces"
+    for pattern, what in _FORBIDDEN_TEX:
+        found = re.search(pattern, value)
+        if found:
+            return f"{found.group(0)!r} ({what}) is not allowed"
+    return None
+
+
 def notation_from_option(text: str | None, eta: bool = False) -> Notation:
     r"""The :class:`Notation` given by ``--notation`` (and ``--eta``).
 
     ``text`` is ``name=LaTeX`` pairs separated by commas (commas inside
     braces belong to the value); names are ``loss``, ``step``, ``grad``,
-    ``hess``, ``third``, or any other symbol name of the expressions (``beta=\rho``).
+    ``hess``, ``third``, or the name of a symbol of the derivation
+    (``beta=\rho``; checked against the derivation by
+    :func:`derivation_notation`).  Each LaTeX value is a short formula piece:
+    balanced braces, printable ASCII, at most :data:`MAX_NAME_TEX` characters,
+    no ``% # $ &``, line breaks or environments.  ``--eta`` is ``step=\eta``.
 
     >>> n = notation_from_option(r"loss=L,step=\eta,grad=g_{t,1}")
     >>> n.loss, n.step, n.grad
@@ -144,25 +183,96 @@ def notation_from_option(text: str | None, eta: bool = False) -> Notation:
     >>> notation_from_option("loss").loss
     Traceback (most recent call last):
     ...
-    analytic.errors.InputError: argument '--notation' = 'loss': write name=LaTeX pairs ...
+    analytic.errors.InputError: argument '--notation' = 'loss': entry 'loss': write name=LaTeX pairs ...
     """
     from analytic.errors import InputError
     values: dict = {"step": r"\eta"} if eta else {}
     symbols: dict = {}
+    given: set = set()
     for item in _split_top(text or "", ","):
         if not item.strip():
             continue
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise InputError("--notation", text, r"write name=LaTeX pairs separated by commas, e.g. loss=L,step=\eta")
-        if value.count("{") != value.count("}"):
-            raise InputError("--notation", text, f"unbalanced braces in the value of {name}")
+        entry = f"entry {item.strip()!r}"
+        if not sep or not name:
+            raise InputError("--notation", text,
+                             rf"{entry}: write name=LaTeX pairs separated by commas, e.g. loss=L,step=\eta")
+        if not _NAME.match(name):
+            raise InputError("--notation", text, f"unknown name {name!r} (known: {', '.join(_NOTATION_KEYS)}, "
+                             "or a symbol of the derivation)")
+        problem = _tex_problem(value)
+        if problem:
+            raise InputError("--notation", text, f"{entry}: {problem}")
+        if name in given:
+            raise InputError("--notation", text, f"{entry}: {name!r} is given twice")
+        given.add(name)
         if name in _NOTATION_KEYS:
             values[name] = value
-        elif name.isidentifier():
-            symbols[name] = value
         else:
-            raise InputError("--notation", text, f"{name!r} is not a notation name ({', '.join(_NOTATION_KEYS)}) "
-                             "or a symbol name")
+            symbols[name] = value
     return Notation(symbol_names=symbols, **values)
+
+
+def symbol_names_of(*objects) -> set[str]:
+    """Names of the SymPy symbols in results, steps and expressions (what a symbol renaming can reach).
+
+    >>> from analytic.calculus import gradient
+    >>> from analytic.models import linear2d
+    >>> sorted(symbol_names_of(gradient(linear2d())))
+    ['w1', 'w2', 'x', 'y']
+    """
+    from analytic.result import Result, Step
+    names: set[str] = set()
+    stack = list(objects)
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, Result):
+            stack.append(obj.expr)
+            stack.extend(obj.steps)
+        elif isinstance(obj, Step):
+            stack.append(obj.rhs)
+        elif isinstance(obj, (tuple, list)):
+            stack.extend(obj)
+        elif not isinstance(obj, str):
+            names.update(s.name for s in getattr(obj, "free_symbols", ()) if hasattr(s, "name"))
+    return names
+
+
+def derivation_notation(args, *results, step_symbol: str = "h") -> Notation:
+    r"""The notation of one ``implreg derive`` command.
+
+    The command line parses ``--notation``/``--eta`` once into
+    ``args.notation_tex``; a derive command passes the results it typesets
+    (and the symbol that is its step size, ``h`` or ``eta``).  Every symbol
+    name given in ``--notation`` must be a symbol of those results, else the
+    option is rejected; the checked notation is stored back in
+    ``args.notation_tex`` (the command line writes ``--document`` with it).
+
+    >>> import argparse, sympy as sp
+    >>> from analytic.result import Result
+    >>> r = Result("q", sp.Symbol("eta") * sp.Symbol("s"))
+    >>> args = argparse.Namespace(notation=r"step=\alpha,s=\sigma", eta=False)
+    >>> derivation_notation(args, r, step_symbol="eta").symbol_map()["eta"]
+    '\\alpha'
+    >>> derivation_notation(argparse.Namespace(notation="foo=F", eta=False), r)
+    Traceback (most recent call last):
+    ...
+    analytic.errors.InputError: argument '--notation' = 'foo=F': unknown name 'foo' (known: loss, step, grad, hess, third, or a symbol of this derivation: eta, s)
+    """
+    from analytic.errors import InputError
+    option = getattr(args, "notation", None)
+    notation = getattr(args, "notation_tex", None)
+    if notation is None:
+        notation = notation_from_option(option, getattr(args, "eta", False))
+    known = symbol_names_of(*results)
+    for name in notation.symbol_names:
+        if name not in known:
+            listed = sorted((n for n in known if _NAME.match(n)), key=lambda n: (n.lower(), n))
+            symbols = f", or a symbol of this derivation: {', '.join(listed)}" if listed else ""
+            raise InputError("--notation", option,
+                             f"unknown name {name!r} (known: {', '.join(_NOTATION_KEYS)}{symbols})")
+    notation = notation.with_step_symbol(step_symbol)
+    args.notation_tex = notation
+    args.notation_checked = True
+    return notation

@@ -19,13 +19,31 @@ from pathlib import Path
 from analytic.errors import ImplregError
 from .atomic import atomic_write
 
-__all__ = ["find_pdflatex", "compile_tex", "render_png", "LatexError", "INSTALL_HINT"]
+__all__ = ["find_pdflatex", "find_pdftoppm", "compile_tex", "render_png", "LatexError", "ToolNotFound",
+           "INSTALL_HINT", "PDFTOPPM_HINT", "not_installed"]
 
+#: The Debian packages that give ``pdflatex`` and every LaTeX package the documents use.
 INSTALL_HINT = "apt-get install texlive-latex-base texlive-latex-recommended"
+#: The Debian package that gives ``pdftoppm``.
+PDFTOPPM_HINT = "apt-get install poppler-utils"
 
 
 class LatexError(ImplregError):
     """pdflatex ran and failed; the message names the log file and the first error."""
+
+
+class ToolNotFound(ImplregError, FileNotFoundError):
+    """``pdflatex`` or ``pdftoppm`` is not installed; the message says which Debian package gives it."""
+
+
+def not_installed(tool: str) -> str:
+    """One line: ``tool`` is not installed, and the command that installs it.
+
+    >>> not_installed("pdflatex")
+    'pdflatex not installed (Debian: apt-get install texlive-latex-base texlive-latex-recommended)'
+    """
+    hint = PDFTOPPM_HINT if tool == "pdftoppm" else INSTALL_HINT
+    return f"{tool} not installed (Debian: {hint})"
 
 
 def find_pdflatex() -> str | None:
@@ -35,6 +53,11 @@ def find_pdflatex() -> str | None:
     True
     """
     return shutil.which("pdflatex")
+
+
+def find_pdftoppm() -> str | None:
+    """The path of ``pdftoppm`` (poppler-utils) on ``PATH``, or ``None``."""
+    return shutil.which("pdftoppm")
 
 
 def _first_error(log: str) -> str:
@@ -49,7 +72,8 @@ def compile_tex(tex_path, runs: int = 2, timeout: float = 300.0) -> Path:
     r"""Compile ``tex_path`` to PDF next to it; return the PDF path.
 
     Raises :class:`LatexError` naming the log and the first ``!`` error line
-    when pdflatex fails, and :class:`FileNotFoundError` when it is missing.
+    when pdflatex fails, and :class:`ToolNotFound` (a ``FileNotFoundError``)
+    when it is not installed.  The example compiles only where pdflatex is installed:
 
     >>> import tempfile
     >>> tex = Path(tempfile.mkdtemp()) / "a.tex"
@@ -59,7 +83,7 @@ def compile_tex(tex_path, runs: int = 2, timeout: float = 300.0) -> Path:
     """
     exe = find_pdflatex()
     if exe is None:
-        raise FileNotFoundError(f"pdflatex not found; install it with: {INSTALL_HINT}")
+        raise ToolNotFound(not_installed("pdflatex"))
     tex_path = Path(tex_path).resolve()
     env = dict(os.environ, TEXINPUTS=f"{tex_path.parent}{os.pathsep}", openout_any="p")
     for _ in range(runs):
@@ -95,15 +119,16 @@ def render_png(body: str, png_path, dpi: int = 140) -> Path:
     from PIL import Image
 
     from .texlayout import preamble
-    if shutil.which("pdftoppm") is None:
-        raise FileNotFoundError("pdftoppm not found; install it with: apt-get install poppler-utils")
+    exe = find_pdftoppm()
+    if exe is None:
+        raise ToolNotFound(not_installed("pdftoppm"))
     png_path = Path(png_path)
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         tex = Path(d) / "snippet.tex"
         tex.write_text(preamble() + "\\pagestyle{empty}\n\\begin{document}\n" + body + "\n\\end{document}\n")
         pdf = compile_tex(tex, runs=1)
-        subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(pdf), str(Path(d) / "page")],
+        subprocess.run([exe, "-r", str(dpi), "-png", "-singlefile", str(pdf), str(Path(d) / "page")],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
         pixels = np.asarray(Image.open(Path(d) / "page.png").convert("RGB"))
         cropped = _crop_white(pixels)

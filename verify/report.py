@@ -3,7 +3,8 @@ r"""The verification report directory (``implreg verify``).
 ``build_report`` runs the claims and writes::
 
     implreg-report/
-        report.pdf        compiled by pdflatex (report.tex is kept beside it)
+        report.pdf        compiled by pdflatex (report.tex is kept beside it);
+                          without pdflatex everything else is still written
         report.md         the summary for a terminal or a repository page
         results.json      per claim: id, verdict, prediction, measurement,
                           tolerance, seed, time (``seconds``)
@@ -12,9 +13,10 @@ r"""The verification report directory (``implreg verify``).
 
 Atomicity: everything, including the claims' figures, is built in a hidden
 temporary directory next to the target; only when it is complete does it
-replace the target (two renames, the old report removed last).  An
-interruption or an error at any point before leaves the previous report
-untouched and the temporary directory removed.
+replace the target: one ``renameat2(RENAME_EXCHANGE)`` on Linux, else two
+renames (the old report put back if the second fails), the old report
+removed last.  An interruption or an error at any point leaves either the
+previous report or the new one in place, and no hidden directory behind.
 
 Determinism: claims draw their randomness from the seed only and numbers are
 rounded to 12 significant digits, so two runs with the same seed give the
@@ -22,9 +24,14 @@ same ``results.json`` apart from the ``seconds`` fields.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import os
 import re
+import secrets
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -32,7 +39,7 @@ from pathlib import Path
 
 from analytic.errors import InputError
 
-from .pdflatex import INSTALL_HINT, LatexError, compile_tex, find_pdflatex
+from .pdflatex import LatexError, ToolNotFound, compile_tex, find_pdflatex, not_installed
 from .progress import progress_printer
 from .registry import Verdict
 from .report_md import report_markdown
@@ -46,10 +53,17 @@ __all__ = ["DEFAULT_DIR", "ReportOutcome", "build_report", "results_dict", "writ
 
 DEFAULT_DIR = "implreg-report"
 
+#: The problem reported (one line) when pdflatex is not installed; the rest of the report is written.
+PDF_NOT_COMPILED = f"report.pdf not compiled: {not_installed('pdflatex')}; wrote report.tex, report.md and results.json"
+
 
 @dataclass(frozen=True)
 class ReportOutcome:
-    """What a report run produced: the verdicts, the directory, the PDF (or None) and any LaTeX problem."""
+    """What a report run produced: the verdicts, the directory, the PDF (or None) and any LaTeX problem.
+
+    ``pdflatex_missing`` is true when the PDF was not compiled only because
+    pdflatex is not installed (everything else was written).
+    """
 
     verdicts: tuple
     directory: Path
@@ -59,6 +73,10 @@ class ReportOutcome:
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
+
+    @property
+    def pdflatex_missing(self) -> bool:
+        return self.pdf is None and self.problem == PDF_NOT_COMPILED
 
 
 def _relative(path, root: Path) -> str:
@@ -131,9 +149,11 @@ def _compile_report(root: Path, verdicts, seed, quick, seconds) -> tuple[Path | 
         tex = report_tex(verdicts, root, seed, quick, seconds, frozenset(unsafe))
         _write_text(tex_path, tex)
         if find_pdflatex() is None:
-            return None, f"pdflatex not found: wrote report.tex but no report.pdf; install it with: {INSTALL_HINT}"
+            return None, PDF_NOT_COMPILED
         try:
             pdf = compile_tex(tex_path)
+        except ToolNotFound:
+            return None, PDF_NOT_COMPILED
         except LatexError as exc:
             log = (root / "report.log").read_text(errors="replace") if (root / "report.log").exists() else ""
             m = re.search(r"^l\.(\d+)", log, re.M)
@@ -180,21 +200,73 @@ def _check_target(target: Path) -> None:
             raise InputError("--out", str(target), "exists and is not an implreg report; refusing to replace it")
 
 
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp``; on failure the old report is put back."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.rmdir(old)
-        os.rename(target, old)
+def _remove_tree(path: Path) -> None:
+    """``shutil.rmtree(path)`` that finishes even when interrupted (Ctrl-C), then re-raises the interrupt."""
+    interrupt = None
+    for _ in range(10):
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            break
+        except KeyboardInterrupt as exc:
+            interrupt = exc
+    if interrupt is not None:
+        raise interrupt
+
+
+@functools.lru_cache(maxsize=None)
+def _renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
     try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange the directories ``a`` and ``b`` (Linux ``renameat2``); False where unsupported."""
+    func = _renameat2()
+    if func is None:
+        return False
+    if func(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+        return False        # no RENAME_EXCHANGE here (old kernel, some file systems): two renames
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp``, keeping either the old or the new report whatever happens.
+
+    With ``RENAME_EXCHANGE`` the swap is one system call and ``tmp`` then
+    holds the old report, which the caller's clean-up of ``tmp`` removes.
+    Otherwise the old report is renamed aside, ``tmp`` renamed into place
+    and the old report removed in a ``finally`` (or put back if the second
+    rename did not happen).
+    """
+    if not target.exists():
         os.rename(tmp, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        return
+    if _exchange(tmp, target):
+        _remove_tree(tmp)
+        return
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}")
+    try:
+        os.rename(target, old)
+        os.rename(tmp, target)
+    finally:
+        if os.path.lexists(old):
+            if os.path.lexists(tmp):
+                os.rename(old, target)      # the new report did not go in: put the old one back
+            else:
+                _remove_tree(old)
 
 
 def build_report(claims, out=None, quick: bool = False, seed: int = 0, jobs: int = 1, progress=None,
@@ -220,7 +292,7 @@ def build_report(claims, out=None, quick: bool = False, seed: int = 0, jobs: int
         pdf, problem = write_report_files(tmp, verdicts, seed, quick, seconds, compile_pdf)
         _swap_in(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise
     remap = lambda p: target / Path(p).relative_to(tmp) if str(p).startswith(str(tmp)) else Path(p)
     verdicts = tuple(_moved(v, tmp, target) for v in verdicts)

@@ -91,9 +91,15 @@ def _check_path_text(text: str) -> str:
 
 
 def _probe_directory(folder: str, text: str) -> None:
-    """Fail unless a file can really be created in ``folder``."""
+    """Fail unless a file can really be created in ``folder`` or, where it does not exist
+    yet (it is then created), in its nearest existing ancestor."""
+    while not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
     if not os.path.isdir(folder):
-        raise InputError("", text, f"directory {folder!r} does not exist")
+        raise InputError("", text, f"{folder!r} is not a directory")
     try:
         fd, probe = tempfile.mkstemp(prefix=".implreg-probe-", dir=folder)
         os.close(fd)
@@ -114,7 +120,7 @@ def _output_directory(text: str) -> str:
     _check_path_text(text)
     if os.path.exists(text) and not os.path.isdir(text):
         raise InputError("", text, "exists and is not a directory")
-    _probe_directory(text if os.path.isdir(text) else os.path.dirname(os.path.abspath(text)), text)
+    _probe_directory(os.path.abspath(text), text)
     return text
 
 

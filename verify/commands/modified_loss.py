@@ -14,31 +14,38 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from analytic.bea import H, modified_loss, simplify_field
+from analytic.bea import H, MAX_ORDER, modified_loss, simplify_field
 from analytic.errors import InputError
-from analytic.latex import Notation
 from analytic.optimizers import make_optimizer
 
-from .common import add_loss_arguments, loss_from_args
+from ..document import derivation_notation
+from .common import add_loss_arguments, exact, integer, loss_from_args, real
 
 OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "label-noise")
+#: mini-batches per epoch the command line accepts (the coloured-tree forest grows as M^(K+1))
+MAX_BATCHES = 64
 
 
 def add_arguments(parser):
     add_loss_arguments(parser)
     g = parser.add_argument_group("optimizer")
     g.add_argument("--optimizer", required=True, choices=OPTIMIZERS, help="the update rule")
-    g.add_argument("--order", required=True, type=int, metavar="K", help="highest power of h in the field")
-    g.add_argument("--beta", metavar="B", help="momentum (number such as 1/2, or a name; default symbolic beta)")
-    g.add_argument("--batches", type=int, metavar="M", help="SGD: number of mini-batches per epoch (default 2)")
-    g.add_argument("--noise", metavar="SIGMA", help="label noise: standard deviation (default symbolic sigma)")
-    g.add_argument("--budget", type=float, default=2.0, metavar="S",
-                   help="seconds per gradient certificate / potential check (default 2)")
-    g.add_argument("--simplify", type=float, default=0.0, metavar="S",
-                   help="optional simplification of each term, S seconds each (default 0: off)")
+    g.add_argument("--order", required=True, type=integer(0, MAX_ORDER), metavar="K",
+                   help=f"highest power of h in the field, 0..{MAX_ORDER}")
+    g.add_argument("--beta", metavar="B", type=exact(-1, 1, low_open=True, high_open=True, symbol={"real": True}),
+                   help="momentum in (-1, 1): a number such as 1/2, -3/10 or 0.9, or a name "
+                        "(default symbolic beta)")
+    g.add_argument("--batches", type=integer(1, MAX_BATCHES), metavar="M",
+                   help=f"SGD: number of mini-batches per epoch, 1..{MAX_BATCHES} (default 2)")
+    g.add_argument("--noise", metavar="SIGMA", type=exact(0, symbol={"positive": True}),
+                   help="label noise: standard deviation >= 0, or a name (default symbolic sigma)")
+    g.add_argument("--budget", type=real(0, 600, low_open=True), default=2.0, metavar="S",
+                   help="seconds per gradient certificate / potential check, in (0, 600] (default 2)")
+    g.add_argument("--simplify", type=real(0, 600), default=0.0, metavar="S",
+                   help="optional simplification of each term, S seconds each, 0..600 (default 0: off)")
 
 
-def _label_noise(args, loss, notation):
+def _label_noise(args, loss):
     """Dispatch to :func:`analytic.label_noise.modified_field` (built separately),
     whose Result carries the JSON fields in ``meta``."""
     if importlib.util.find_spec("analytic.label_noise") is None:
@@ -46,8 +53,10 @@ def _label_noise(args, loss, notation):
     module = importlib.import_module("analytic.label_noise")
     sigma = make_optimizer("label-noise", H, sigma=args.noise).sigma          # validates --noise
     result = module.modified_field(loss, H, sigma, order=args.order, certificate_budget=args.budget)
+    notation = derivation_notation(args, result)
     meta = result.meta
-    terms = [{k: ([str(e) for e in v] if k == "field" else v) for k, v in t.items()} for t in meta.get("terms", [])]
+    terms = [{k: ([str(e) for e in v] if k == "field" else notation.apply(v) if k == "abstract_latex" else v)
+              for k, v in t.items()} for t in meta.get("terms", [])]
     modified = meta.get("modified_loss")
     payload = {"optimizer": "label-noise", "order": args.order, "time_scale": str(meta.get("time_scale", 1)),
                "terms": terms, "modified_loss": None if modified is None else str(modified),
@@ -68,10 +77,12 @@ def run(args):
         raise InputError("--beta", args.beta, "only applies to heavy-ball and nesterov")
     if args.noise is not None and args.optimizer != "label-noise":
         raise InputError("--noise", args.noise, "only applies to label-noise")
+    if args.simplify and args.optimizer == "label-noise":
+        raise InputError("--simplify", args.simplify, "does not apply to label-noise (its terms are simplified "
+                         "as they are derived)")
     loss = loss_from_args(args)
-    notation = Notation(step=r"\eta") if getattr(args, "eta", False) else Notation()
     if args.optimizer == "label-noise":
-        return _label_noise(args, loss, notation)
+        return _label_noise(args, loss)
     else:
         try:
             optimizer = make_optimizer(args.optimizer, H, beta=args.beta, batches=args.batches)
@@ -82,7 +93,10 @@ def run(args):
         result = modified_loss(optimizer, loss, args.order, budget=args.budget)
         if args.simplify and args.simplify > 0:
             result = simplify_field(result, args.simplify)
+    notation = derivation_notation(args, result)
     payload = result.json_fields()
+    for term in payload["terms"]:
+        term["abstract_latex"] = notation.apply(term["abstract_latex"])
     payload["latex"] = result.derivation_latex(notation)
     payload["text"] = _text(payload)
     return payload

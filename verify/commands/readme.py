@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from analytic.errors import InputError
+
 from .common import input_file, integer, output_directory
 
 
@@ -24,6 +26,8 @@ def _run(args) -> int:
     from ..readme import quick_statuses, statuses_from_results, update_readme
     from ..registry import all_claims
     claims = all_claims()
+    if args.results and args.jobs != 1:
+        raise InputError("--jobs", args.jobs, "only applies to the quick run, not with --results")
     if args.assets:
         from ..readme import write_assets
         for p in write_assets(args.assets):

@@ -10,7 +10,16 @@ import sympy as sp
 
 from analytic import masks as M
 from analytic.errors import InputError
+from analytic.values import bounded_int, exact_number
+
 from ..atomic import atomic_write_text
+from .common import typed, integer, output_file
+
+#: largest N and K of ``implreg spectrum`` (an N x K float64 SVD and its limbs stay in memory)
+MAX_SIZE = 4000
+#: most significant digits ``implreg spectrum`` computes
+MAX_DIGITS = 300
+from ..document import derivation_notation
 
 METHOD_NAMES = tuple(M.METHODS)
 
@@ -22,9 +31,10 @@ def _add_mask_arguments(parser):
 
 def _run_mask(args):
     result = M.mask(args.method)
+    notation = derivation_notation(args, result, step_symbol="eta")
     expr = result.expr
     return {"text": f"m(s) = {expr}", "method": args.method, "mask": str(expr),
-            "latex": result.latex(), "derivation_latex": result.derivation_latex()}
+            "latex": result.latex(notation), "derivation_latex": result.derivation_latex(notation)}
 
 
 def parse_tau(text: str):
@@ -36,32 +46,24 @@ def parse_tau(text: str):
     t = str(text).strip().replace(" ", "")
     if t in ("1-1/e", "1-exp(-1)"):
         return 1 - sp.exp(-1)
-    try:
-        if "/" in t:
-            num, den = t.split("/", 1)
-            value = sp.Rational(int(num), int(den))
-        else:
-            value = sp.Rational(t)
-    except (ValueError, TypeError, ZeroDivisionError):
-        raise InputError("--tau", text, "must be a number in (0, 1), a fraction p/q, or 1-1/e") from None
-    if not (0 < value < 1):
-        raise InputError("--tau", text, "must lie strictly between 0 and 1")
-    return value
+    return exact_number(text, "--tau", low=0, high=1, low_open=True, high_open=True)
 
 
 def _add_threshold_arguments(parser):
-    parser.add_argument("--tau", default="1-1/e", help="mask threshold in (0, 1) (default 1-1/e)")
+    parser.add_argument("--tau", default="1-1/e", type=typed("number", parse_tau),
+                        help="mask threshold in (0, 1): a decimal, a fraction p/q or 1-1/e (default 1-1/e)")
 
 
 def _run_threshold(args):
-    tau = parse_tau(args.tau)
+    tau = args.tau if isinstance(args.tau, sp.Basic) else parse_tau(args.tau)
     result = M.threshold_relation(tau)
+    notation = derivation_notation(args, result, step_symbol="eta")
     small = result.meta["small_eta_at_tau"]
     paper = sp.simplify(small.subs(M.eta, 1 / M.s_1**2))
     return {"text": f"T = {result.expr}   (small eta s^2: T ~ {small}; eta = 1/s_1^2: T ~ {paper})",
             "tau": str(tau), "T_exact": str(result.expr), "T_small_eta": str(small),
-            "T_eta_1_over_s1_sq": str(paper), "latex": result.latex(),
-            "derivation_latex": result.derivation_latex()}
+            "T_eta_1_over_s1_sq": str(paper), "latex": result.latex(notation),
+            "derivation_latex": result.derivation_latex(notation)}
 
 
 DERIVE = {"mask": (_add_mask_arguments, _run_mask),
@@ -70,13 +72,17 @@ DERIVE = {"mask": (_add_mask_arguments, _run_mask),
 
 # -- implreg spectrum ------------------------------------------------------------------------
 def _add_spectrum_arguments(parser):
-    from numeric.networks import ACTIVATIONS
-    parser.add_argument("--activation", required=True, help="one of " + ", ".join(ACTIVATIONS))
-    parser.add_argument("--n", type=int, required=True, help="number of samples N")
-    parser.add_argument("--width", type=int, required=True, help="number of biases K")
-    parser.add_argument("--scale", default=None, help="activation scale s (default: 1 or K)")
-    parser.add_argument("--digits", type=int, default=30, help="significant digits (default 30)")
-    parser.add_argument("--out", metavar="FILE.csv", help="write k, s_k, s_k/s_1 as CSV")
+    from numeric.networks import ACTIVATIONS, MAX_SCALE, exact_scale
+    parser.add_argument("--activation", required=True, choices=tuple(ACTIVATIONS),
+                        help="one of " + ", ".join(ACTIVATIONS))
+    parser.add_argument("--n", type=integer(2, MAX_SIZE), required=True, help=f"number of samples N, 2..{MAX_SIZE}")
+    parser.add_argument("--width", type=integer(2, MAX_SIZE), required=True,
+                        help=f"number of biases K, 2..{MAX_SIZE}")
+    parser.add_argument("--scale", default=None, type=typed("number", exact_scale),
+                        help=f"activation scale s in (0, {MAX_SCALE}], a decimal or fraction (default: 1 or K)")
+    parser.add_argument("--digits", type=integer(1, MAX_DIGITS), default=30,
+                        help=f"significant digits, 1..{MAX_DIGITS} (default 30)")
+    parser.add_argument("--out", metavar="FILE.csv", type=output_file, help="write k, s_k, s_k/s_1 as CSV")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the recomputation at higher precision (precision then not stated)")
 
@@ -105,12 +111,9 @@ def _run_spectrum(args) -> int:
     from numeric.networks import exact_scale, get_activation
     from numeric.precision import network_spectrum
     get_activation(args.activation)
-    if args.n < 2 or args.n > 4000:
-        raise InputError("--n", args.n, "must be between 2 and 4000")
-    if args.width < 2 or args.width > 4000:
-        raise InputError("--width", args.width, "must be between 2 and 4000")
-    if not (1 <= args.digits <= 300):
-        raise InputError("--digits", args.digits, "must be between 1 and 300")
+    for option, value, high in (("--n", args.n, MAX_SIZE), ("--width", args.width, MAX_SIZE),
+                                ("--digits", args.digits, MAX_DIGITS)):
+        bounded_int(value, option, 1 if option == "--digits" else 2, high)
     scale = None if args.scale is None else exact_scale(args.scale)
     start = time.perf_counter()
     res = network_spectrum(args.activation, args.n, args.width, scale, digits=args.digits,

@@ -10,9 +10,11 @@ sharpness / non-uniformity diagram (Wu, Ma & E 2018) for every pair (eta, B).
 """
 from __future__ import annotations
 
-import argparse
+import os
 
 from analytic.errors import InputError
+
+from .common import integer, output_file, real
 
 OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "quasi-newton")
 
@@ -20,8 +22,8 @@ OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "quasi-newton")
 def _derive_arguments(parser):
     parser.add_argument("--optimizer", required=True, choices=OPTIMIZERS,
                         help="the method whose stability condition is derived")
-    parser.add_argument("--sampling", choices=("without", "with"), default="without",
-                        help="SGD batches drawn without (default) or with replacement")
+    parser.add_argument("--sampling", choices=("without", "with"), default=None,
+                        help="SGD only: batches drawn without (default) or with replacement")
 
 
 def stability_condition(optimizer: str, sampling: str = "without"):
@@ -38,9 +40,12 @@ def stability_condition(optimizer: str, sampling: str = "without"):
 
 
 def _derive_run(args):
-    from analytic.latex import Notation
+    from ..document import derivation_notation
+    if args.sampling is not None and args.optimizer != "sgd":
+        raise InputError("--sampling", args.sampling, "only applies to --optimizer sgd")
+    args.sampling = args.sampling or "without"
     res = stability_condition(args.optimizer, args.sampling)
-    notation = Notation(step=r"\eta")
+    notation = derivation_notation(args, res, step_symbol="eta")
     cond = res.meta.get("explicit", res.expr)
     text_lines = [f"{args.optimizer} stability: {cond}"]
     if cond is not res.expr:
@@ -62,32 +67,22 @@ def _derive_run(args):
 DERIVE = {"stability": (_derive_arguments, _derive_run)}
 
 
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
-    return v
+#: most samples, settings and the largest step size the diagram accepts
+MAX_SAMPLES = 10 ** 9
+MAX_SETTINGS = 64
+MAX_STEP = 10 ** 6
 
 
 def _diagram_arguments(parser):
-    parser.add_argument("--eta", type=_positive_float, nargs="+", required=True, help="step sizes")
-    parser.add_argument("--batch", type=_positive_int, nargs="+", required=True, help="batch sizes")
-    parser.add_argument("--n", type=_positive_int, default=1000, help="number of samples (default 1000)")
+    parser.add_argument("--eta", type=real(0, MAX_STEP, low_open=True), nargs="+", required=True,
+                        help=f"step sizes in (0, {MAX_STEP}]")
+    parser.add_argument("--batch", type=integer(1, MAX_SAMPLES), nargs="+", required=True,
+                        help="batch sizes, 1..n")
+    parser.add_argument("--n", type=integer(1, MAX_SAMPLES), default=1000,
+                        help=f"number of samples, 1..{MAX_SAMPLES} (default 1000)")
     parser.add_argument("--sampling", choices=("without", "with"), default="without")
-    parser.add_argument("--out", metavar="FILE.png", default="diagram.png", help="output figure (png, pdf, svg)")
+    parser.add_argument("--out", metavar="FILE.png", type=output_file, default="diagram.png",
+                        help="output figure (png, pdf or svg)")
 
 
 def _diagram_run(args) -> int:
@@ -97,6 +92,10 @@ def _diagram_run(args) -> int:
 
     from ..stability_plots import draw_diagram, save_figure_atomic
     settings = [(e, b) for e in args.eta for b in args.batch]
+    if len(settings) > MAX_SETTINGS:
+        raise InputError("--eta/--batch", len(settings), f"at most {MAX_SETTINGS} pairs (eta, B) in one diagram")
+    if os.path.splitext(args.out)[1].lower() not in (".png", ".pdf", ".svg"):
+        raise InputError("--out", args.out, "must end in .png, .pdf or .svg")
     for e, b in settings:
         if args.sampling == "without" and b > args.n:
             raise InputError("--batch", b, f"must be at most --n = {args.n}")
