@@ -32,7 +32,10 @@ class InputError(ImplregError):
         self.argument = argument
         self.value = value
         self.reason = reason
-        super().__init__(f"argument {argument!r} = {value!r}: {reason}")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:70] + "...(" + str(len(shown)) + " characters)"
+        super().__init__(f"argument {argument!r} = {shown}: {reason}")
 
 
 class LossSyntaxError(ImplregError):

@@ -43,11 +43,18 @@ def parse_names(argument: str, names) -> tuple[str, ...]:
     >>> parse_names("variables", "w1, w2")
     ('w1', 'w2')
     """
+    given = names
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = tuple(names)
     for n in names:
-        _check_name(argument, n if isinstance(n, str) else getattr(n, "name", n))
+        name = n if isinstance(n, str) else getattr(n, "name", n)
+        try:
+            _check_name(argument, name)
+        except InputError as exc:
+            if given is name:
+                raise
+            raise InputError(argument, given, f"{name!r} {exc.reason}") from None
     names = tuple(n if isinstance(n, str) else n.name for n in names)
     if len(set(names)) != len(names):
         raise InputError(argument, ",".join(names), "names must be distinct")

@@ -27,7 +27,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import InputError
-from .values import exact_value
+from .values import exact_number, exact_value
 from .result import Result, Step
 
 __all__ = ["SYMBOLS", "gd_mask", "gd_start_decay", "gf_mask", "ridge_mask", "pca_mask",
@@ -203,6 +203,8 @@ def threshold_relation(tau_value=None) -> Result:
     >>> threshold_relation().meta["paper_choice"]
     s_1**2/s_th**2
     """
+    if tau_value is not None:
+        tau_value = exact_number(tau_value, "tau", low=0, high=1, low_open=True, high_open=True)
     m = gd_mask().expr.subs(s, s_th)
     sol = sp.solve(sp.Eq(m, tau), T)
     exact = sp.expand_log(sol[0], force=True)

@@ -167,9 +167,9 @@ class _Builder:
         value = node.value
         if isinstance(value, bool) or value is None or value is Ellipsis:
             self.fail(node, "keyword constants are not allowed")
-        if self.exact_decimals:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             seg = ast.get_source_segment(self.text, node) or ""
-            if isinstance(value, (int, float)) and not _DECIMAL.fullmatch(seg):
+            if not _DECIMAL.fullmatch(seg):
                 self.fail(node, "not a plain decimal number (no '_', hex, octal or binary literals)")
         if isinstance(value, int):
             if len(str(abs(value))) > LIMITS["max_int_digits"]:
@@ -291,9 +291,10 @@ def parse_expression(text: str, names: Mapping[str, sp.Symbol], *, exact_decimal
                               text[:20] + "...", LIMITS["max_length"] + 1)
     if not text.strip():
         raise LossSyntaxError("the loss is empty", "", 1)
-    bad = next((i for i, c in enumerate(text) if c in "\n\r\x00;" or (ord(c) < 32 and c != "\t")), None)
+    bad = next((i for i, c in enumerate(text) if c in "\n\r\x00;#" or (ord(c) < 32 and c != "\t")), None)
     if bad is not None:
-        raise LossSyntaxError("control characters, newlines and ';' are not allowed", repr(text[bad]), bad + 1, text)
+        raise LossSyntaxError("control characters, newlines, ';' and '#' are not allowed", repr(text[bad]),
+                              bad + 1, text)
     # Python folds look-alike characters (e.g. fullwidth letters) into ASCII
     # names; refuse them so what is read is what is written.
     odd = next((i for i, c in enumerate(text) if ord(c) > 127 and (

@@ -57,9 +57,10 @@ def principal_flow_series(order: int, lam=None, h=H):
     >>> principal_flow_series(2)
     -h**2*lambda**3/3 - h*lambda**2/2 - lambda
     """
-    lam = sp.Symbol("lambda", real=True) if lam is None else lam
-    if not isinstance(order, int) or order < 0:
-        raise InputError("order", order, "must be a nonnegative integer")
+    lam = sp.Symbol("lambda", real=True) if lam is None else exact_value(lam, "lam", symbol={"real": True})
+    h = exact_value(h, "h", symbol={"positive": True})
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 64:
+        raise InputError("order", order, "must be an integer between 0 and 64")
     return sp.series(sp.log(1 - h * lam) / h, h, 0, order + 1).removeO()
 
 

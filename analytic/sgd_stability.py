@@ -56,6 +56,8 @@ def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     >>> inclusion_probabilities().expr
     (B/n, B*(B - 1)/(n*(n - 1)))
     """
+    n = exact_value(n, "n", symbol={"positive": True, "integer": True})
+    B = exact_value(B, "B", symbol={"positive": True, "integer": True})
     p1 = sp.combsimp(sp.binomial(n - 1, B - 1) / sp.binomial(n, B))
     p2 = sp.factor(sp.combsimp(sp.binomial(n - 2, B - 2) / sp.binomial(n, B)))
     steps = (Step(r"P(i \in \mathcal B)", sp.binomial(n - 1, B - 1) / sp.binomial(n, B), "batches containing i"),

@@ -34,6 +34,7 @@ import sympy as sp
 
 from .budget import with_budget
 from .errors import InputError
+from .values import as_expression, exact_value
 from .optimizers import GD, HeavyBall, Nesterov, Optimizer
 from .result import Result, Step
 
@@ -115,7 +116,7 @@ def schur_cohn(poly, z=Z) -> Result:
     Reference: Jury (1964), Ch. 3; Henrici, Applied and Computational Complex
     Analysis I (1974), Sec. 6.8.
     """
-    p = sp.Poly(poly, z)
+    p = sp.Poly(as_expression(poly, "poly", {z.name: z}), z)
     if p.degree() < 1:
         raise InputError("poly", poly, f"must have degree >= 1 in {z}")
     if any(c.is_real is False for c in p.all_coeffs()):
@@ -190,6 +191,7 @@ def characteristic_polynomial(spec: Optimizer, lam=LAMBDA) -> Result:
     """
     if not isinstance(spec, Optimizer):
         raise InputError("spec", spec, "must be an optimizer spec (GD, HeavyBall, Nesterov)")
+    lam = exact_value(lam, "lam", symbol={"real": True})
     c1, c0, nxt = _linear_recursion(spec, lam)
     if spec.steps_back == 1 and c0 == 0:
         poly = Z - c1

@@ -43,7 +43,7 @@ import sympy as sp
 from .errors import InputError, LossSyntaxError
 from .parse import CONSTANTS, FUNCTIONS, LIMITS, parse_expression
 
-__all__ = ["exact_number", "exact_value", "exact_matrix", "bounded_int", "bounded_float",
+__all__ = ["exact_number", "exact_value", "exact_matrix", "as_expression", "bounded_int", "bounded_float",
            "MAX_MAGNITUDE", "MAX_DECIMAL_EXPONENT"]
 
 #: largest absolute value a typed number may have
@@ -241,3 +241,32 @@ def bounded_float(value, argument: str, low: float, high: float, *, low_open: bo
     """
     v = exact_number(value, argument, low=low, high=high, low_open=low_open)
     return float(v)
+
+
+def as_expression(value, argument: str, names=None):
+    """An expression handed to the API: SymPy objects as they are, Python numbers as
+    SymPy numbers, text through the loss language over ``names`` (symbols by name).
+
+    >>> import sympy as sp
+    >>> z = sp.Symbol("z")
+    >>> as_expression("z**2 - 1/4", "poly", {"z": z})
+    z**2 - 1/4
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool) or value is None:
+        raise InputError(argument, value, "must be an expression")
+    if isinstance(value, numbers.Integral):
+        return sp.Integer(int(value))
+    if isinstance(value, Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(argument, value, "must be finite")
+        return sp.Float(value)
+    if isinstance(value, str):
+        try:
+            return parse_expression(value, dict(names or {}))
+        except LossSyntaxError as exc:
+            raise InputError(argument, value, str(exc)) from None
+    raise InputError(argument, _short(value), f"must be an expression, not {type(value).__name__}")

@@ -24,6 +24,7 @@ import numpy as np
 import sympy as sp
 
 from analytic.errors import InputError
+from analytic.values import as_expression
 
 from .kernel import Unsupported, generate_kernel
 
@@ -94,17 +95,20 @@ def compile_expr(expr, variables: Sequence[sp.Symbol], cse: bool = True,
            [1., 1.]])
     """
     variables = tuple(variables)
+    names = {getattr(v, "name", str(v)): v for v in variables}
+    if not isinstance(expr, (sp.MatrixBase, list, tuple)):
+        expr = as_expression(expr, "expr", names)
     if isinstance(expr, sp.MatrixBase):
         shape = (expr.shape[0],) if expr.shape[1] == 1 else tuple(expr.shape)
         items = list(expr)
     elif isinstance(expr, (list, tuple)):
-        items = [sp.sympify(e) for e in expr]
+        items = [as_expression(e, "expr", names) for e in expr]
         shape = (len(items),)
     else:
         items = None
         shape = ()
     target = items if items is not None else expr
-    free = set().union(*[sp.sympify(e).free_symbols for e in (items or [expr])])
+    free = set().union(*[e.free_symbols for e in (items or [expr])])
     extra = free - set(variables)
     if extra:
         raise InputError("expr", str(expr)[:80], f"has free symbols {sorted(map(str, extra))} without values")
@@ -113,7 +117,7 @@ def compile_expr(expr, variables: Sequence[sp.Symbol], cse: bool = True,
     if method == "kernel" and cse:
         exprs = items if items is not None else [expr]
         try:
-            kernel, source = generate_kernel([sp.sympify(e) for e in exprs], variables)
+            kernel, source = generate_kernel(list(exprs), variables)
         except Unsupported:
             pass
         else:

@@ -37,6 +37,8 @@ from typing import Sequence
 import numpy as np
 import sympy as sp
 
+from analytic.values import as_expression
+
 __all__ = ["generate_kernel", "make_workspace", "Unsupported", "CHUNK"]
 
 #: points per chunk: 20-odd buffers of this many doubles (64 KiB each) fit in L2 cache
@@ -390,7 +392,7 @@ def generate_kernel(exprs: Sequence, variables: Sequence[sp.Symbol], chunk: int 
     Max Min Heaviside``.
     """
     variables = tuple(variables)
-    exprs = [sp.sympify(e) for e in exprs]
+    exprs = [as_expression(e, "exprs", {getattr(v, "name", str(v)): v for v in variables}) for e in exprs]
     for e in exprs:
         if e.has(sp.Piecewise, sp.DiracDelta, sp.Derivative, sp.Integral) or e.atoms(sp.Function) - {
                 f for f in e.atoms(sp.Function) if type(f) in _UNARY or isinstance(f, (sp.Max, sp.Min, sp.Heaviside))}:

@@ -67,8 +67,8 @@ def statuses_from_results(path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
         return {c["id"]: c["verdict"] for c in data["claims"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError("--results", str(path), f"not a readable results.json ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise InputError("--results", str(path), f"not a readable results.json ({type(exc).__name__})") from None
 
 
 def quick_statuses(claims, jobs: int = 1, progress=None) -> dict:
@@ -85,7 +85,10 @@ def update_readme(readme, statuses: dict, claims=None, write: bool = False) -> b
     path = Path(readme)
     if not path.exists():
         raise InputError("--readme", str(path), "no such file")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError("--readme", str(path), f"cannot be read as UTF-8 text ({exc})") from None
     new = replace_block(text, claims_table(claims, statuses), str(path))
     if new == text:
         return True

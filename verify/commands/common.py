@@ -5,7 +5,7 @@ import argparse
 import os
 import tempfile
 
-from analytic.errors import ImplregError, InputError
+from analytic.errors import ImplregError, InputError, LossSyntaxError
 from analytic.loss import parse_loss
 from analytic.values import bounded_int, exact_number, exact_value
 from analytic.models import MODELS, get_model
@@ -20,6 +20,20 @@ def add_loss_arguments(parser):
 
 
 def loss_from_args(args):
+    """The loss of ``--loss/--vars/--params`` or ``--model``; errors name the option."""
+    try:
+        return _loss_from_args(args)
+    except LossSyntaxError as exc:
+        raise InputError("--loss", args.loss, str(exc)) from None
+    except InputError as exc:
+        option = {"variables": "--vars", "params": "--params"}.get(exc.argument.split("[")[0])
+        if option is None:
+            raise
+        key = exc.argument[len(exc.argument.split("[")[0]):]
+        raise InputError(option + key, exc.value, exc.reason) from None
+
+
+def _loss_from_args(args):
     if getattr(args, "model", None):
         if args.loss:
             raise InputError("--loss", args.loss, "give either --loss or --model, not both")
