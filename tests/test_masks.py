@@ -5,6 +5,8 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+
+from analytic.parse import parse_expression
 from scipy.integrate import solve_ivp
 
 from analytic import masks as M
@@ -153,3 +155,16 @@ def test_cli_derive_threshold_and_bad_tau(capsys):
     assert "s_1**2/s_th**2" in capsys.readouterr().out
     assert main(["derive", "threshold", "--tau", "__import__"]) == 2
     assert "--tau" in capsys.readouterr().err
+
+
+def test_threshold_cli_paper_form_for_a_typed_tau(capsys):
+    # T ~ -log(1 - tau) s_1^2 / s_th^2 at eta = 1/s_1^2 (small eta s^2), for the exact tau typed
+    import json
+
+    from verify.cli import main
+    assert main(["derive", "threshold", "--tau", "0.99", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    s1, sth = sp.symbols("s_1 s_th", positive=True)
+    got = parse_expression(data["T_eta_1_over_s1_sq"], {"s_1": s1, "s_th": sth})
+    assert sp.simplify(got - sp.log(100) * s1**2 / sth**2) == 0
+    assert "**(" not in data["T_eta_1_over_s1_sq"]          # no log of a power

@@ -59,7 +59,7 @@ def _run_threshold(args):
     result = M.threshold_relation(tau)
     notation = derivation_notation(args, result, step_symbol="eta")
     small = result.meta["small_eta_at_tau"]
-    paper = sp.simplify(small.subs(M.eta, 1 / M.s_1**2))
+    paper = sp.factor(sp.expand_log(small.subs(M.eta, 1 / M.s_1**2), force=True))
     return {"text": f"T = {result.expr}   (small eta s^2: T ~ {small}; eta = 1/s_1^2: T ~ {paper})",
             "tau": str(tau), "T_exact": str(result.expr), "T_small_eta": str(small),
             "T_eta_1_over_s1_sq": str(paper), "latex": result.latex(notation),
