@@ -5,11 +5,10 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-
-from analytic.parse import parse_expression
 from scipy.integrate import solve_ivp
 
 from analytic import masks as M
+from analytic.parse import parse_expression
 from analytic.errors import InputError
 
 
