@@ -48,6 +48,13 @@ def _real(argument, value, positive=False, allow_symbol=True, assumptions=None):
     return value
 
 
+def _distinct_from_step(spec, argument, value):
+    """A hyperparameter symbol must not be the step size's symbol (``beta = h`` is a typo, not a method)."""
+    h = spec.h
+    if isinstance(value, sp.Symbol) and isinstance(h, sp.Basic) and value.name in {s.name for s in h.free_symbols}:
+        raise InputError(argument, value, f"is the name of the step size h = {h}; give it a name of its own")
+
+
 @dataclass(frozen=True)
 class Optimizer:
     """Base class: a step size ``h`` (number or SymPy symbol)."""
@@ -109,6 +116,7 @@ class HeavyBall(Optimizer):
                 # |beta| < 1 is necessary for stability at any step size (Schur-Cohn on
                 # z^2 - (1 + beta - h*lambda) z + beta); negative beta is allowed
                 raise InputError("beta", self.beta, "momentum must satisfy -1 < beta < 1")
+        _distinct_from_step(self, "beta", beta)
         object.__setattr__(self, "beta", beta)
 
     steps_back = 2
@@ -152,6 +160,7 @@ class LabelNoise(Optimizer):
     def __post_init__(self):
         super().__post_init__()
         s = _real("sigma", self.sigma, assumptions={"positive": True})
+        _distinct_from_step(self, "sigma", s)
         object.__setattr__(self, "sigma", s)
         if not isinstance(s, sp.Basic) or s.is_number:
             if float(s) < 0:

@@ -46,6 +46,9 @@ from .parse import CONSTANTS, FUNCTIONS, LIMITS, parse_expression
 __all__ = ["exact_number", "exact_value", "exact_matrix", "as_expression", "bounded_int", "bounded_float",
            "MAX_MAGNITUDE", "MAX_DECIMAL_EXPONENT"]
 
+#: names that read as numbers, never as symbols (``--noise inf`` is not a symbol called inf)
+_NOT_SYMBOLS = {"inf", "infinity", "nan", "oo", "zoo", "i", "j", "e", "true", "false", "none"}
+
 #: largest absolute value a typed number may have
 MAX_MAGNITUDE = 10 ** 30
 #: largest absolute decimal exponent of a typed literal (``1e-300`` is fine, ``1e-400`` not)
@@ -99,9 +102,10 @@ def exact_value(value, argument: str, *, symbol: dict | None = None, real: bool 
     if isinstance(value, str):
         text = value.strip()
         if symbol is not None and text.isidentifier():
-            if keyword.iskeyword(text) or text.startswith("_") or text in FUNCTIONS or text in CONSTANTS:
+            if keyword.iskeyword(text) or text.startswith("_") or text in FUNCTIONS or text in CONSTANTS \
+                    or text.lower() in _NOT_SYMBOLS:
                 raise InputError(argument, value, f"{text!r} cannot be a symbol name "
-                                                  "(a keyword, a function or starts with '_')")
+                                                  "(a keyword, a function, a constant or starts with '_')")
             if len(text) > 40:
                 raise InputError(argument, value, "a symbol name is at most 40 characters")
             return sp.Symbol(text, **symbol)

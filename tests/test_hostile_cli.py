@@ -861,3 +861,40 @@ def test_resource_attacks_in_a_subprocess(tmp_path):
             if bad:
                 failures.append(f"  {' '.join(args)}: {'; '.join(bad)}")
     assert not failures, "resource attacks not rejected in time:\n" + "\n".join(failures)
+
+
+# -- values that parse but mean something wrong: each is one clear error, exit 2 ---------------
+HB = ["derive", "modified-loss", "--optimizer", "heavy-ball", "--model", "linear2d", "--order", "1"]
+LN = ["derive", "modified-loss", "--optimizer", "label-noise", "--model", "linear2d", "--order", "1"]
+ACCEPTED_BUT_WRONG = [
+    (HB + ["--beta", "h"], "--beta"),                    # the step-size symbol
+    (HB + ["--beta", "w1"], "--beta"),                   # a loss variable
+    (HB + ["--beta", "x"], "--beta"),                    # a loss parameter
+    (LN + ["--noise", "w1"], "--noise"),
+    (LN + ["--noise=-inf"], "--noise"),
+    (LN + ["--noise=-h"], "--noise"),
+    (LN + ["--noise", "inf"], "--noise"),
+    (HB + ["--beta", "nan"], "--beta"),
+    (["derive", "modified-loss", "--optimizer", "gd", "--loss", "h**2/2", "--vars", "h", "--order", "1"], "--vars"),
+    (["derive", "gradient", "--loss", "1/2 # w", "--vars", "w"], "--loss"),
+    (["diagram", "--eta", "inf", "--batch", "1"], "--eta"),
+    (HB + ["--simplify", "nan"], "--simplify"),
+    (HB + ["--budget", "-1"], "--budget"),
+    (["readme", "--check", "--jobs", "0"], "--jobs"),
+    (["verify", "--seed", "-1", "--no-report"], "--seed"),
+    (["derive", "jacobian-reg", "--classes", "\U0001d7d1"], "--classes"),     # MATHEMATICAL BOLD DIGIT ONE
+    (["spectrum", "--activation", "relu2", "--n", "1_000", "--width", "8"], "--n"),
+    (["readme", "--check", "--results", "/dev/zero"], "--results"),
+    (["spectrum", "--activation", "relu2", "--n", "400", "--width", "8", "--budget", "0.2"], "time budget"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", ACCEPTED_BUT_WRONG, ids=[" ".join(a[-2:]) for a, _ in ACCEPTED_BUT_WRONG])
+def test_accepted_but_wrong_values_are_errors(argv, needle, capsys):
+    start = time.perf_counter()
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", (code, out[:200])
+    assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    assert len(err) < 600
+    assert time.perf_counter() - start < 10

@@ -140,8 +140,10 @@ def _output_directory(text: str) -> str:
 
 def _input_file(text: str) -> str:
     _check_path_text(text)
-    if not os.path.isfile(text):
+    if not os.path.exists(text):
         raise InputError("", text, "no such file")
+    if not os.path.isfile(text):
+        raise InputError("", text, "not a regular file")
     if os.path.getsize(text) > 50 * 2 ** 20:
         raise InputError("", text, "larger than 50 MB")
     if not os.access(text, os.R_OK):

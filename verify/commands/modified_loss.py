@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+import sympy as sp
+
 from analytic.bea import H, MAX_ORDER, modified_loss, simplify_field
 from analytic.errors import InputError
 from analytic.optimizers import make_optimizer
@@ -81,6 +83,14 @@ def run(args):
         raise InputError("--simplify", args.simplify, "does not apply to label-noise (its terms are simplified "
                          "as they are derived)")
     loss = loss_from_args(args)
+    if H.name in {v.name for v in loss.variables} | set(loss.params):
+        option = "--vars" if H.name in {v.name for v in loss.variables} else "--params"
+        raise InputError(option, H.name, "is the step size of the modified field; rename it in the loss")
+    taken = {v.name for v in loss.variables} | set(loss.params) | {H.name}
+    for option, value in (("--beta", args.beta), ("--noise", args.noise)):
+        if isinstance(value, sp.Symbol) and value.name in taken:
+            what = "the step size" if value.name == H.name else "a variable or parameter of the loss"
+            raise InputError(option, value.name, f"is the name of {what}; give it a name of its own")
     if args.optimizer == "label-noise":
         return _label_noise(args, loss)
     else:

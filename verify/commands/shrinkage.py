@@ -9,16 +9,19 @@ import time
 import sympy as sp
 
 from analytic import masks as M
+from analytic.budget import time_budget
 from analytic.errors import InputError
 from analytic.values import bounded_int, exact_number
 
 from ..atomic import atomic_write_text
-from .common import typed, integer, output_file
+from .common import integer, output_file, real, typed
 
 #: largest N and K of ``implreg spectrum`` (an N x K float64 SVD and its limbs stay in memory)
 MAX_SIZE = 4000
 #: most significant digits ``implreg spectrum`` computes
 MAX_DIGITS = 300
+#: wall-clock seconds ``implreg spectrum`` may take (default and largest)
+DEFAULT_BUDGET, MAX_BUDGET = 300, 3600
 from ..document import derivation_notation
 
 METHOD_NAMES = tuple(M.METHODS)
@@ -83,6 +86,9 @@ def _add_spectrum_arguments(parser):
     parser.add_argument("--digits", type=integer(1, MAX_DIGITS), default=30,
                         help=f"significant digits, 1..{MAX_DIGITS} (default 30)")
     parser.add_argument("--out", metavar="FILE.csv", type=output_file, help="write k, s_k, s_k/s_1 as CSV")
+    parser.add_argument("--budget", metavar="S", type=real(0, MAX_BUDGET, low_open=True), default=DEFAULT_BUDGET,
+                        help=f"seconds the computation may take, in (0, {MAX_BUDGET}] (default {DEFAULT_BUDGET}); "
+                             "tall or wide matrices of a few thousand rows take minutes")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the recomputation at higher precision (precision then not stated)")
 
@@ -116,8 +122,10 @@ def _run_spectrum(args) -> int:
         bounded_int(value, option, 1 if option == "--digits" else 2, high)
     scale = None if args.scale is None else exact_scale(args.scale)
     start = time.perf_counter()
-    res = network_spectrum(args.activation, args.n, args.width, scale, digits=args.digits,
-                           verify=not args.no_verify)
+    with time_budget(args.budget, f"spectrum of {args.activation} N={args.n} K={args.width} "
+                                  f"at {args.digits} digits (raise --budget)"):
+        res = network_spectrum(args.activation, args.n, args.width, scale, digits=args.digits,
+                               verify=not args.no_verify)
     seconds = time.perf_counter() - start
     values = res.as_strings(args.digits)
     with mpmath.workdps(args.digits + 5):
