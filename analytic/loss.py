@@ -34,6 +34,8 @@ def _check_name(argument: str, name) -> str:
         raise InputError(argument, name, "must be a plain identifier (letters, digits, _; not a keyword)")
     if name in _RESERVED:
         raise InputError(argument, name, "is the name of a built-in function or constant")
+    if len(name) > 40:
+        raise InputError(argument, name, "a name is at most 40 characters")
     return name
 
 

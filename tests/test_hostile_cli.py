@@ -898,3 +898,14 @@ def test_accepted_but_wrong_values_are_errors(argv, needle, capsys):
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err, err
     assert len(err) < 600
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["derive", "gradient", "--loss", "w**2", "--vars", "w", "--params", "z=1"], "'z' does not occur"),
+    (["derive", "gradient", "--loss", "w**2", "--vars", "w", "--params", "x" * 100000], "at most 40"),
+    (["derive", "gradient", "--loss", "w**2", "--vars", "w" * 41], "at most 40"),
+])
+def test_parameters_that_would_be_ignored_are_errors(argv, needle, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and needle in err and len(err) < 600, err

@@ -6,7 +6,7 @@ import os
 import tempfile
 
 from analytic.errors import ImplregError, InputError, LossSyntaxError
-from analytic.loss import parse_loss
+from analytic.loss import parse_assignments, parse_loss
 from analytic.values import bounded_int, exact_number, exact_value
 from analytic.models import MODELS, get_model
 
@@ -34,12 +34,22 @@ def loss_from_args(args):
 
 
 def _loss_from_args(args):
+    loss = _build_loss(args)
+    if args.params:
+        used = {s.name for s in loss.expr.free_symbols}
+        unused = sorted(set(parse_assignments(args.params)) - used)
+        if unused:
+            raise InputError("--params", args.params, f"{unused[0]!r} does not occur in the loss "
+                             f"(its names: {', '.join(sorted(used))})")
+    return loss
+
+
+def _build_loss(args):
     if getattr(args, "model", None):
         if args.loss:
             raise InputError("--loss", args.loss, "give either --loss or --model, not both")
         loss = get_model(args.model)
         if args.params:
-            from analytic.loss import parse_assignments
             loss = loss.with_params(**parse_assignments(args.params))
         return loss
     if not getattr(args, "loss", None):
