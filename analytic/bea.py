@@ -49,6 +49,7 @@ import sympy as sp
 
 from .bea_coefficients import (H, MAX_ORDER, MAX_SGD_TREES, momentum_parameters,
                                sgd_tree_coefficients, tree_coefficients)
+from . import checks
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .loss import Loss
@@ -268,6 +269,8 @@ def evaluate_field(mf: ModifiedField, loss: Loss, evaluator: DifferentialEvaluat
         raise InputError("loss", loss, "must be a Loss")
     if not isinstance(mf, ModifiedField):
         raise InputError("field", mf, "must be a ModifiedField (from modified_field)")
+    if evaluator is not None and not isinstance(evaluator, DifferentialEvaluator):
+        raise InputError("evaluator", evaluator, "must be a DifferentialEvaluator or None")
     ev = evaluator or DifferentialEvaluator(_losses_for(mf, loss), loss.variables)
     terms = []
     for p in range(mf.order + 1):
@@ -297,6 +300,9 @@ def modified_loss(optimizer: Optimizer, loss: Loss, order: int, budget: float | 
     >>> sp.factor(mf.potential[1])
     (w1**2 + w2**2)*(5*w1*w2 - 3)**2/100
     """
+    if not isinstance(loss, Loss):
+        raise InputError("loss", loss, "must be a Loss")
+    checks.budget(budget, "budget")
     mf = modified_field(optimizer, order)
     ev = DifferentialEvaluator(_losses_for(mf, loss), loss.variables)
     mf = evaluate_field(mf, loss, ev)
@@ -348,6 +354,9 @@ def simplify_field(mf: ModifiedField, budget: float | None = 5.0) -> ModifiedFie
     >>> s.terms[1].T, s.meta["simplified"]
     (Matrix([[-(5*w1*w2 - 3)*(10*w1**2*w2 - 3*w1 + 5*w2**3)/50, -(5*w1*w2 - 3)*(5*w1**3 + 10*w1*w2**2 - 3*w2)/50]]), (True, True))
     """
+    if not isinstance(mf, ModifiedField):
+        raise InputError("field", mf, "must be a ModifiedField (from modified_field)")
+    checks.budget(budget, "budget")
     if not mf.terms:
         raise InputError("field", mf.quantity, "abstract field: evaluate it on a loss first")
     done, terms = [], []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from . import checks
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .loss import Loss
@@ -35,14 +36,22 @@ def tidy(expr, seconds: float | None = SIMPLIFY_SECONDS):
             if sp.count_ops(e2) <= sp.count_ops(e):
                 e = e2
         return e
+    if not isinstance(expr, (sp.Basic, sp.MatrixBase)):
+        raise InputError("expr", expr, "must be a SymPy expression or matrix")
+    seconds = checks.budget(seconds, "seconds")
     if isinstance(expr, sp.MatrixBase):
         return expr.applyfunc(lambda e: tidy(e, seconds))
     return with_budget(work, seconds, "simplification", fallback=expr)
 
 
-def _check(loss):
+def _check(loss, **flags):
     if not isinstance(loss, Loss):
         raise InputError("loss", loss, "must be a Loss (use parse_loss or a built-in model)")
+    for name, value in flags.items():
+        if name == "budget":
+            checks.budget(value, name)
+        else:
+            checks.flag(value, name)
 
 
 def _loss_step(loss: Loss) -> Step:
@@ -63,7 +72,7 @@ def gradient(loss: Loss, substitute: bool = True) -> Result:
     >>> gradient(linear2d()).expr.T
     Matrix([[-w2*(-w1*w2 + 3/5), -w1*(-w1*w2 + 3/5)]])
     """
-    _check(loss)
+    _check(loss, substitute=substitute)
     g = sp.Matrix([sp.diff(loss.expr, v) for v in loss.variables])
     steps = [_loss_step(loss), Step(r"\IRgrad", g, "differentiate with respect to each variable")]
     if substitute and loss.substitutions:
@@ -81,7 +90,7 @@ def hessian(loss: Loss, substitute: bool = True) -> Result:
     [2, 1],
     [1, 3]])
     """
-    _check(loss)
+    _check(loss, substitute=substitute)
     H = sp.hessian(loss.expr, loss.variables)
     steps = [_loss_step(loss), Step(r"\IRhess", H, "second partial derivatives")]
     if substitute and loss.substitutions:
@@ -100,7 +109,7 @@ def grad_norm_squared(loss: Loss, substitute: bool = True, simplify: bool = True
     >>> sp.factor(grad_norm_squared(linear2d()).expr)
     (w1**2 + w2**2)*(5*w1*w2 - 3)**2/25
     """
-    _check(loss)
+    _check(loss, substitute=substitute, simplify=simplify, budget=budget)
     g = sp.Matrix([sp.diff(loss.expr, v) for v in loss.variables])
     raw = sum((gi**2 for gi in g), sp.Integer(0))
     steps = [_loss_step(loss), Step(r"\IRgrad", g, "differentiate"),
@@ -156,12 +165,12 @@ def global_minima(loss: Loss, solve_for=None, substitute: bool = True,
     >>> global_minima(sigmoid2d(), substitute=False).expr
     (Eq(w2, -log(w1/y - 1)/x),)
     """
-    _check(loss)
+    _check(loss, substitute=substitute, budget=budget)
     names = [v.name for v in loss.variables]
     if solve_for is None:
         order = list(reversed(loss.variables))
     else:
-        if solve_for not in names:
+        if not isinstance(solve_for, str) or solve_for not in names:
             raise InputError("solve_for", solve_for, f"not a variable of the loss (have {names})")
         order = [loss.variables[names.index(solve_for)]]
     factors = _zero_set_factors(loss.expr)

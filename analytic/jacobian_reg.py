@@ -91,7 +91,7 @@ _BUDGET = 20.0
 
 def _check_classes(K, upper=MAX_SYMBOLIC_CLASSES) -> int:
     if isinstance(K, bool) or not isinstance(K, int) or not (2 <= K <= upper):
-        raise InputError("classes", K, f"must be an integer between 2 and {upper}")
+        raise InputError("K", K, f"must be an integer between 2 and {upper}")
     return K
 
 

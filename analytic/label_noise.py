@@ -32,8 +32,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+#: highest order of the label-noise modified field
+MAX_ORDER = 12
+
 import sympy as sp
 
+from . import checks
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .values import exact_value
@@ -198,6 +202,7 @@ def general_modified_loss(normalization: str = "mean") -> Result:
     >>> general_modified_loss("mse").meta["coefficient"]
     h*sigma**2/n**2
     """
+    checks.choice(normalization, "normalization", NORMALIZATIONS)
     n = sp.Symbol("n", positive=True, integer=True)
     h, sigma = sp.Symbol("h", positive=True), sp.Symbol("sigma", positive=True)
     c = normalization_weight(normalization, n)
@@ -266,10 +271,12 @@ def modified_field(loss: Loss, h, sigma, order: int = 1, labels=None,
     """
     spec = LabelNoise("h" if h is None else h, "sigma" if sigma is None else sigma)   # validates both
     h, sigma = _scalar(spec.h), _scalar(spec.sigma)
-    if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-        raise InputError("order", order, "must be a positive integer")
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+        raise InputError("order", order, f"must be an integer between 1 and {MAX_ORDER}")
     if not isinstance(loss, Loss):
         raise InputError("loss", loss, "must be a Loss")
+    checks.budget(budget, "budget")
+    checks.budget(certificate_budget, "certificate_budget")
     variables = loss.variables
     structure = None
     if labels is not None:

@@ -25,6 +25,8 @@ _RESERVED = set(FUNCTIONS) | set(CONSTANTS)
 
 def symbol(name: str) -> sp.Symbol:
     """The real SymPy symbol implreg uses for ``name`` (one per name)."""
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+        raise InputError("name", name, "must be a plain identifier")
     return sp.Symbol(name, real=True)
 
 
@@ -45,7 +47,11 @@ def parse_names(argument: str, names) -> tuple[str, ...]:
     >>> parse_names("variables", "w1, w2")
     ('w1', 'w2')
     """
+    if not isinstance(argument, str):
+        raise InputError("argument", argument, "must be the argument's name (a string)")
     given = names
+    if isinstance(names, (Mapping, bytes)) or not isinstance(names, (str, Iterable)):
+        raise InputError(argument, names, "must be comma-separated names or a sequence of names")
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = tuple(names)
@@ -73,6 +79,8 @@ def _exact_value(name: str, value):
     if isinstance(value, Fraction):
         return sp.Rational(value.numerator, value.denominator)
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"params[{name}]", value, "must be finite")
         return sp.Float(repr(value))
     if isinstance(value, str):
         try:
@@ -95,17 +103,18 @@ def parse_assignments(text: str | Mapping | None) -> dict:
     """
     if text is None:
         return {}
+    if not isinstance(text, (str, Mapping)):
+        raise InputError("params", text, "must be text such as 'x=1, y=3/5' or a mapping")
     if isinstance(text, Mapping):
         return {_check_name("params", k): _exact_value(k, v) for k, v in text.items()}
     out = {}
     for part in (p.strip() for p in str(text).split(",")):
         if not part:
             continue
-        if "=" in part:
-            k, v = (s.strip() for s in part.split("=", 1))
-            out[_check_name("params", k)] = _exact_value(k, v)
-        else:
-            out[_check_name("params", part)] = None
+        k, v = (s.strip() for s in part.split("=", 1)) if "=" in part else (part, None)
+        if k in out:
+            raise InputError("params", text, f"{k!r} is assigned twice")
+        out[_check_name("params", k)] = None if v is None else _exact_value(k, v)
     return out
 
 
@@ -134,6 +143,20 @@ class Loss:
     def __post_init__(self):
         if not isinstance(self.expr, sp.Expr):
             raise InputError("expr", self.expr, "must be a SymPy expression")
+        for arg in ("name", "text"):
+            if not isinstance(getattr(self, arg), str):
+                raise InputError(arg, getattr(self, arg), "must be a string")
+        if isinstance(self.variables, (str, bytes)) or not isinstance(self.variables, Iterable):
+            raise InputError("variables", self.variables, "must be a sequence of SymPy symbols")
+        if isinstance(self.params, str):
+            object.__setattr__(self, "params", parse_assignments(self.params))
+        if not isinstance(self.params, Mapping):
+            raise InputError("params", self.params, "must be a mapping of names to values")
+        for k in self.params:
+            _check_name("params", k)
+        if isinstance(self.terms, (str, bytes)) or not isinstance(self.terms, Iterable) \
+                or not all(isinstance(t, sp.Expr) for t in self.terms):
+            raise InputError("terms", self.terms, "must be a sequence of SymPy expressions")
         variables = tuple(self.variables)
         if not variables:
             raise InputError("variables", variables, "at least one variable is needed")
@@ -219,6 +242,10 @@ def parse_loss(text: str, variables, params=None, name: str = "") -> Loss:
     ...
     analytic.errors.LossSyntaxError: loss syntax error at column 5: 'z' undeclared name: declare it as a variable or a parameter
     """
+    if not isinstance(name, str):
+        raise InputError("name", name, "must be a string")
+    if not isinstance(text, str):
+        raise InputError("loss", text, "must be loss-language text")
     var_names = parse_names("variables", variables)
     if not var_names:
         raise InputError("variables", variables, "at least one variable is needed")

@@ -187,7 +187,7 @@ def mask(method: str) -> Result:
     >>> mask("ridge").meta["method"]
     'ridge'
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise InputError("method", method, "must be one of " + ", ".join(METHODS))
     return METHODS[method]()
 

@@ -43,7 +43,7 @@ SAMPLINGS = ("without", "with")
 
 
 def _check_sampling(sampling):
-    if sampling not in SAMPLINGS:
+    if not isinstance(sampling, str) or sampling not in SAMPLINGS:
         raise InputError("sampling", sampling, "must be 'without' or 'with' (replacement)")
 
 

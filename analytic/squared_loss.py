@@ -36,6 +36,8 @@ def normalization_weight(normalization: str, n):
     [1/8, 1/2, 1/4]
     """
     n = exact_value(n, "n", symbol={"positive": True, "integer": True}) if not isinstance(n, sp.Basic) else n
+    if n.is_number and not (n.is_Integer and n > 0):
+        raise InputError("n", n, "must be a positive integer")
     if normalization == "mean":
         return 1 / (2 * n)
     if normalization == "sum":

@@ -23,7 +23,9 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy as sp
 
+from analytic import checks
 from analytic.errors import InputError
+from analytic.loss import Loss
 from analytic.values import as_expression
 
 from .kernel import Unsupported, generate_kernel
@@ -94,8 +96,15 @@ def compile_expr(expr, variables: Sequence[sp.Symbol], cse: bool = True,
     array([[6., 1.],
            [1., 1.]])
     """
+    if isinstance(variables, (str, bytes)) or not hasattr(variables, "__iter__"):
+        raise InputError("variables", variables, "must be a sequence of SymPy symbols")
     variables = tuple(variables)
-    names = {getattr(v, "name", str(v)): v for v in variables}
+    for v in variables:
+        if not isinstance(v, sp.Symbol):
+            raise InputError("variables", v, "must be SymPy symbols")
+    checks.flag(cse, "cse")
+    checks.choice(method, "method", ("kernel", "lambdify"))
+    names = {v.name: v for v in variables}
     if not isinstance(expr, (sp.MatrixBase, list, tuple)):
         expr = as_expression(expr, "expr", names)
     if isinstance(expr, sp.MatrixBase):
@@ -132,10 +141,17 @@ def compile_expr(expr, variables: Sequence[sp.Symbol], cse: bool = True,
 
 def compile_loss(loss, cse: bool = True) -> CompiledFunction:
     """The loss (parameter values substituted) as a NumPy function."""
+    _check_loss(loss)
     return compile_expr(loss.concrete, loss.variables, cse=cse)
+
+
+def _check_loss(loss):
+    if not isinstance(loss, Loss):
+        raise InputError("loss", loss, "must be a Loss (use parse_loss or a built-in model)")
 
 
 def compile_gradient(loss, cse: bool = True) -> CompiledFunction:
     """The gradient of the loss as a NumPy function returning ``(..., d)``."""
+    _check_loss(loss)
     g = sp.Matrix([sp.diff(loss.concrete, v) for v in loss.variables])
     return compile_expr(g, loss.variables, cse=cse)

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from analytic import checks
 from analytic.errors import DivergenceError, InputError
 
 __all__ = ["Flow", "integrate_flow", "gradient_flow"]
@@ -42,11 +43,17 @@ def integrate_flow(field: Callable, x0, t_end: float, t_eval=None, rtol: float =
     >>> bool(abs(fl.xs[-1, 0] - np.exp(-1)) < 1e-10)
     True
     """
-    x0 = np.asarray(x0, dtype=float)
-    if x0.ndim != 1 or not np.isfinite(x0).all():
-        raise InputError("x0", x0, "must be a finite 1-D point")
-    if not t_end > 0:
-        raise InputError("t_end", t_end, "must be positive")
+    checks.callable_(field, "field")
+    x0 = checks.vector(x0, "x0")
+    t_end = checks.real_float(t_end, "t_end", low=0, low_open=True)
+    if t_eval is not None:
+        t_eval = checks.vector(t_eval, "t_eval")
+        if t_eval.min() < 0 or t_eval.max() > t_end:
+            raise InputError("t_eval", t_eval, f"times must lie in [0, t_end = {t_end:g}]")
+    rtol = checks.real_float(rtol, "rtol", low=0, high=1, low_open=True)
+    atol = checks.real_float(atol, "atol", low=0, high=1e6, low_open=True)
+    bound = checks.real_float(bound, "bound", low=0, low_open=True)
+    checks.choice(method, "method", ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"))
 
     def rhs(t, x):
         return np.asarray(field(x), dtype=float).reshape(-1)
@@ -68,4 +75,5 @@ def integrate_flow(field: Callable, x0, t_end: float, t_eval=None, rtol: float =
 
 def gradient_flow(grad: Callable, x0, t_end: float, **kwargs) -> Flow:
     r"""The gradient flow :math:`x' = -\nabla E(x)`."""
+    checks.callable_(grad, "grad")
     return integrate_flow(lambda x: -np.asarray(grad(x)), x0, t_end, **kwargs)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import erf
 
 from analytic.errors import InputError
-from analytic.values import exact_number
+from analytic.values import bounded_int, exact_number
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation", "grid", "exact_scale", "jacobian",
            "jacobian_arguments", "jacobian_mp_values", "jacobian_mpmath", "dst_basis",
@@ -77,7 +77,9 @@ def get_activation(name: str) -> Activation:
     >>> get_activation("relu2").monotonic
     True
     """
-    key = str(name).lower().replace("^", "").replace("²", "2").replace("-", "")
+    if not isinstance(name, str):
+        raise InputError("activation", name, "must be one of " + ", ".join(ACTIVATIONS))
+    key = name.lower().replace("^", "").replace("²", "2").replace("-", "")
     if key not in ACTIVATIONS:
         raise InputError("activation", name, "must be one of " + ", ".join(ACTIVATIONS))
     return ACTIVATIONS[key]
@@ -89,11 +91,17 @@ def default_scale(name: str, width: int) -> int:
     >>> default_scale("relu", 64), default_scale("tanh", 64)
     (1, 64)
     """
-    return 1 if get_activation(name).scale_free else int(width)
+    act = get_activation(name)
+    width = _size(width, "width")
+    return 1 if act.scale_free else width
 
 
 #: largest activation scale accepted
 MAX_SCALE = 10 ** 6
+#: largest number of grid points or hidden units, and of Jacobian entries
+MAX_POINTS, MAX_ENTRIES = 10 ** 5, 5 * 10 ** 7
+#: largest mpmath working precision (decimal digits)
+MAX_DPS = 10 ** 4
 
 
 def exact_scale(scale) -> Fraction:
@@ -120,15 +128,21 @@ def grid(n: int) -> np.ndarray:
     >>> grid(3).tolist()
     [0.0, 0.5, 1.0]
     """
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 2:
-        raise InputError("n", n, "must be an integer >= 2")
+    n = _size(n, "n")
     return np.arange(n) / (n - 1)
 
 
+def _size(value, argument, low=2, high=None):
+    high = MAX_POINTS if high is None else high
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not low <= value <= high:
+        raise InputError(argument, value, f"must be an integer between {low} and {high}")
+    return int(value)
+
+
 def _check_sizes(n, width):
-    grid(n)
-    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or width < 2:
-        raise InputError("width", width, "must be an integer >= 2")
+    n, width = _size(n, "n"), _size(width, "width")
+    if n * width > MAX_ENTRIES:
+        raise InputError("width", width, f"n * width = {n * width} entries exceeds {MAX_ENTRIES}")
 
 
 def jacobian_arguments(n: int, width: int):
@@ -152,6 +166,7 @@ def jacobian(activation: str, n: int, width: int, scale=None) -> np.ndarray:
     [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
     """
     act = get_activation(activation)
+    _check_sizes(n, width)
     sc = exact_scale(default_scale(activation, width) if scale is None else scale)
     d, den = jacobian_arguments(n, width)
     z = d * (sc.numerator / (sc.denominator * den))
@@ -168,6 +183,8 @@ def jacobian_mp_values(activation: str, n: int, width: int, scale=None, dps: int
     ['1.0', '0.5', '0.0']
     """
     act = get_activation(activation)
+    _check_sizes(n, width)
+    dps = bounded_int(dps, "dps", 1, MAX_DPS)
     sc = exact_scale(default_scale(activation, width) if scale is None else scale)
     d, den = jacobian_arguments(n, width)
     keys, index = np.unique(d, return_inverse=True)
@@ -185,6 +202,7 @@ def jacobian_mpmath(activation: str, n: int, width: int, scale=None, dps: int = 
     >>> jacobian_mpmath("tanh", 2, 2, scale=1, dps=15)[1, 0]
     mpf('0.76159415595576485')
     """
+    dps = bounded_int(dps, "dps", 1, MAX_DPS)
     vals, index = jacobian_mp_values(activation, n, width, scale, dps)
     with mpmath.workdps(int(dps)):
         return mpmath.matrix([[vals[k] for k in row] for row in index.tolist()])
@@ -196,8 +214,8 @@ def dst_basis(n: int, k: int) -> np.ndarray:
     >>> B = dst_basis(8, 3); bool(np.allclose(B.T @ B, np.eye(3)))
     True
     """
-    if not (1 <= k <= n):
-        raise InputError("k", k, f"must be between 1 and n = {n}")
+    n = _size(n, "n", 1)
+    k = _size(k, "k", 1, n)
     i = np.arange(1, n + 1)[:, None]
     q = np.arange(1, k + 1)[None, :]
     B = np.sin(np.pi * q * i / (n + 1))

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from analytic import checks
 from analytic.errors import DivergenceError, InputError
 from analytic.optimizers import SGD, LabelNoise, Optimizer
 
@@ -52,15 +53,13 @@ class Trajectory:
         return self
 
 
-def _starts(x0) -> tuple[np.ndarray, bool]:
-    x = np.array(x0, dtype=float)
+def _starts(x0, argument="x0") -> tuple[np.ndarray, bool]:
+    x = checks.vector(x0, argument, ndim=None)
     single = x.ndim == 1
     if single:
         x = x[None, :]
     if x.ndim != 2:
-        raise InputError("x0", np.shape(x0), "must have shape (d,) or (n, d)")
-    if not np.isfinite(x).all():
-        raise InputError("x0", x0, "must be finite")
+        raise InputError(argument, np.shape(x0), "must have shape (d,) or (n, d)")
     return x, single
 
 
@@ -72,9 +71,13 @@ def _record_every(record_every, steps) -> int:
     return int(record_every)
 
 
+#: most steps (or SGD epochs) one call runs
+MAX_STEPS = 10 ** 9
+
+
 def _check_steps(steps):
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-        raise InputError("steps", steps, "must be a nonnegative integer")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 0 <= steps <= MAX_STEPS:
+        raise InputError("steps", steps, f"must be an integer between 0 and {MAX_STEPS}")
 
 
 def _run(step_fn, x, x_prev, steps, record_every, single, start: int = 0, last: int | None = None,
@@ -260,13 +263,16 @@ def simulate(optimizer: Optimizer, grad: Callable, x0, steps: int, x_prev=None,
     >>> t.xs[:, 0, 0].round(6).tolist()
     [1.0, 0.8, 0.64, 0.512]
     """
+    if not isinstance(optimizer, Optimizer):
+        raise InputError("optimizer", optimizer, "must be an optimizer spec (GD, HeavyBall, Nesterov)")
+    checks.callable_(grad, "grad")
     if isinstance(optimizer, (SGD, LabelNoise)):
         raise InputError("optimizer", optimizer, "stochastic: use simulate_sgd or a label-noise simulator")
     x, single = _starts(x0)
     if x_prev is None:
         xp = x.copy()
     else:
-        xp, _ = _starts(x_prev)
+        xp, _ = _starts(x_prev, "x_prev")
         if xp.shape != x.shape:
             raise InputError("x_prev", xp.shape, f"must match x0's shape {x.shape}")
     try:
@@ -315,12 +321,25 @@ def simulate_sgd(optimizer: SGD, term_grads: Sequence[Callable], x0, epochs: int
     >>> t.xs.shape
     (3, 1, 1)
     """
+    if not isinstance(optimizer, SGD):
+        raise InputError("optimizer", optimizer, "must be an SGD spec")
+    try:
+        float(optimizer.h)
+    except TypeError:
+        raise InputError("optimizer", optimizer, "h must be a number to simulate") from None
+    if isinstance(term_grads, (str, bytes)) or not hasattr(term_grads, "__len__") or not len(term_grads):
+        raise InputError("term_grads", term_grads, "must be a non-empty sequence of callables")
+    for g in term_grads:
+        checks.callable_(g, "term_grads")
+    checks.flag(same_ordering, "same_ordering")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise InputError("seed", seed, "must be a nonnegative integer")
     n_terms = len(term_grads)
     m = optimizer.batches
     if n_terms % m:
         raise InputError("batches", m, f"must divide the number of samples ({n_terms})")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise InputError("epochs", epochs, "must be a nonnegative integer")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or not 0 <= epochs <= MAX_STEPS:
+        raise InputError("epochs", epochs, f"must be an integer between 0 and {MAX_STEPS}")
     x, single = _starts(x0)
     n = x.shape[0]
     rng = np.random.default_rng(seed)
