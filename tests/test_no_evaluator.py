@@ -399,12 +399,6 @@ ALLOWED = {
         "runs source the kernel generator printed from a SymPy tree",
     ("numeric/kernel.py", "generate_kernel", "compile"):
         "compiles source the kernel generator printed from a SymPy tree",
-    ("analytic/masks.py", "heavy_ball_mask", "sp.nsimplify"):
-        "self-check on fixed Rationals (s=3/2, eta=1/5, beta=1/3), no input involved",
-    ("verify/claims/bea_order.py", "_slopes", "sp.nsimplify"):
-        "the claim's own momentum constants (BETAS, Python floats)",
-    ("verify/texlayout.py", "expression_rows", "sp.sympify(<non-literal>)"):
-        "a str returns before; sympify only sees Python numbers and containers",
 }
 
 _SYMPY_MODULES = {"sp", "sympy"}

@@ -23,6 +23,7 @@ import re
 import sympy as sp
 
 from analytic.latex import DEFAULT_NOTATION, Notation, to_latex
+from analytic.values import as_expression
 
 __all__ = ["escape_text", "escape_text_keep_math", "PACKAGES", "preamble", "estimated_width", "expression_rows",
            "step_block", "result_body", "align_rows", "fit_align_block", "LAYOUT_MARK"]
@@ -228,7 +229,9 @@ def expression_rows(expr, notation: Notation | None = None, width: int = LINE_WI
     notation = notation or DEFAULT_NOTATION
     if isinstance(expr, str):
         return [notation.apply(expr)]
-    return _split(sp.sympify(expr) if not isinstance(expr, sp.Basic) else expr, notation, width)
+    if isinstance(expr, (list, tuple)):
+        expr = sp.Tuple(*(as_expression(e, "expr") for e in expr))
+    return _split(as_expression(expr, "expr"), notation, width)
 
 
 _RELATIONS = {"=": "=", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">", "iff": r"\iff",

@@ -22,6 +22,7 @@ from analytic.bea import H, evaluate_field, modified_field, tree_coefficients
 from analytic.models import least_squares, linear2d, sigmoid2d
 from analytic.optimizers import GD, SGD, HeavyBall
 from analytic.trees import DifferentialEvaluator, trees_up_to
+from analytic.values import exact_value
 from numeric.compile import compile_expr, compile_gradient
 from numeric.order import TreeFields, flow_errors, loglog_slope
 from numeric.simulate import simulate_sgd
@@ -48,7 +49,7 @@ def _slopes(model: str, quick: bool) -> dict:
     tau = 0.5 if quick else 1.0
     rows, labels = [], []
     for beta in BETAS:
-        spec = GD(H) if beta == 0 else HeavyBall(H, sp.nsimplify(beta))
+        spec = GD(H) if beta == 0 else HeavyBall(H, exact_value(beta, "beta"))
         coef = tree_coefficients(spec, max(ORDERS))
         for K in ORDERS:
             for eta in etas:
