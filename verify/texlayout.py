@@ -231,7 +231,9 @@ def expression_rows(expr, notation: Notation | None = None, width: int = LINE_WI
         return [notation.apply(expr)]
     if isinstance(expr, (list, tuple)):
         expr = sp.Tuple(*(as_expression(e, "expr") for e in expr))
-    return _split(as_expression(expr, "expr"), notation, width)
+    if not isinstance(expr, sp.MatrixBase):
+        expr = as_expression(expr, "expr")
+    return _split(expr, notation, width)
 
 
 _RELATIONS = {"=": "=", "<=": r"\le", ">=": r"\ge", "<": "<", ">": ">", "iff": r"\iff",
