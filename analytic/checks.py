@@ -12,15 +12,17 @@ analytic.errors.InputError: argument 'budget' = 'x': must be a number of seconds
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 
 import numpy as np
 
 from .errors import InputError
-from .values import bounded_int, exact_number
+from .values import bounded_int, exact_number, exact_value
 
-__all__ = ["flag", "budget", "choice", "text", "callable_", "size", "real_float", "vector"]
+__all__ = ["flag", "budget", "choice", "text", "callable_", "size", "real_float", "vector", "positive", "cached_after"]
 
 
 def flag(value, argument: str) -> bool:
@@ -98,3 +100,51 @@ def vector(value, argument: str, *, max_size: int = 10 ** 7, ndim: int | None = 
     if not np.all(np.isfinite(arr)):
         raise InputError(argument, value, "must be finite")
     return arr
+
+
+def positive(value, argument: str, *, symbol: bool = True):
+    """An exact positive number, or (with ``symbol``) a positive symbol or expression.
+
+    >>> positive("1/4", "h"), positive("h", "h")
+    (1/4, h)
+    >>> positive(0, "h")
+    Traceback (most recent call last):
+    ...
+    analytic.errors.InputError: argument 'h' = 0: must be positive
+    """
+    v = exact_value(value, argument, symbol={"positive": True} if symbol else None)
+    if v.is_number and not v.is_positive:
+        raise InputError(argument, value, "must be positive")
+    return v
+
+
+def cached_after(check):
+    """Cache a one-argument function, checking its argument before the cache hashes it.
+
+    ``check(value, argument)`` returns the value to cache on or raises
+    :class:`InputError`; without it an unhashable argument would reach
+    ``lru_cache`` first and give a bare ``TypeError``.
+
+    >>> @cached_after(flag)
+    ... def double(discrete=False):
+    ...     return 2 * discrete
+    >>> double(discrete=True), double()
+    (2, 0)
+    >>> double([True])
+    Traceback (most recent call last):
+    ...
+    analytic.errors.InputError: argument 'discrete' = [True]: must be True or False
+    """
+    def decorate(func):
+        cached = functools.lru_cache(maxsize=None)(func)
+        signature = inspect.signature(func)
+        (name,) = signature.parameters
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return cached(check(bound.arguments[name], name))
+        wrapper.cache_clear = cached.cache_clear
+        return wrapper
+    return decorate

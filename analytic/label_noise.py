@@ -30,7 +30,7 @@ Lee, NeurIPS 2021: :math:`\frac{h\sigma^2}{4n}\operatorname{tr}\nabla^2 E`).
 """
 from __future__ import annotations
 
-from functools import lru_cache
+import functools
 
 #: highest order of the label-noise modified field
 MAX_ORDER = 12
@@ -64,6 +64,10 @@ def gaussian_expectation(expr, noises):
     >>> gaussian_expectation((a + x1 + x2) ** 2 + x1 ** 4, [x1, x2])
     a**2 + 5
     """
+    if not isinstance(expr, sp.Expr):
+        raise InputError("expr", expr, "must be a SymPy expression")
+    if not isinstance(noises, (list, tuple)) or not all(isinstance(x, sp.Symbol) for x in noises):
+        raise InputError("noises", noises, "must be a list of SymPy symbols")
     noises = list(noises)
     if not noises:
         return expr
@@ -187,7 +191,7 @@ def _is_symmetric(field, variables, budget, noises=()):
         return None
 
 
-@lru_cache(maxsize=None)
+@checks.cached_after(functools.partial(checks.choice, choices=NORMALIZATIONS))
 def general_modified_loss(normalization: str = "mean") -> Result:
     r"""The label-noise modified loss for any per-sample predictions, derived on
     two generic samples (undefined functions :math:`r_1, r_2` of two variables)
@@ -202,7 +206,6 @@ def general_modified_loss(normalization: str = "mean") -> Result:
     >>> general_modified_loss("mse").meta["coefficient"]
     h*sigma**2/n**2
     """
-    checks.choice(normalization, "normalization", NORMALIZATIONS)
     n = sp.Symbol("n", positive=True, integer=True)
     h, sigma = sp.Symbol("h", positive=True), sp.Symbol("sigma", positive=True)
     c = normalization_weight(normalization, n)

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .checks import cached_after, flag
 from .result import Result, Step
 
 __all__ = ["T", "K", "SIGMA", "N", "ETA_LR", "EPS", "Z_J", "A0", "A_STAR",
@@ -121,7 +122,7 @@ def minimum_norm_limit() -> Result:
     return Result("minimum-norm-limit", lim, steps, lhs=r"\lim_k a_j(k)")
 
 
-@lru_cache(maxsize=None)
+@cached_after(flag)
 def expected_error(discrete: bool = False) -> Result:
     r"""Expected error in one singular direction from :math:`a(0) = 0`, labels
     :math:`y = X\beta^* + \xi`, :math:`\xi \sim N(0, \varepsilon^2 I)`:

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import sympy as sp
 
+from . import checks
 from .errors import InputError
 from .values import exact_number, exact_value
 from .result import Result, Step
@@ -290,7 +291,11 @@ def grey_zone_db(upper: float = 0.99, lower: float = 0.01) -> float:
     >>> round(grey_zone_db(), 3)
     26.611
     """
-    return 10 * math.log10(math.log1p(-upper) / math.log1p(-lower))
+    up = checks.real_float(upper, "upper", low=0, high=1, low_open=True, high_open=True)
+    lo = checks.real_float(lower, "lower", low=0, high=1, low_open=True, high_open=True)
+    if not lo < up:
+        raise InputError("lower", lower, f"must be below upper = {upper}")
+    return 10 * math.log10(math.log1p(-up) / math.log1p(-lo))
 
 
 def stable_form() -> Result:
@@ -321,28 +326,48 @@ def stable_form() -> Result:
 
 
 # -- numeric evaluators ---------------------------------------------------------------------
-def _arrays(sv, step, iters):
-    sv = np.asarray(sv, dtype=float)
-    if not np.all(np.isfinite(sv)) or np.any(sv < 0):
-        raise InputError("s", sv, "singular values must be finite and nonnegative")
-    if not (np.isfinite(step) and step > 0):
-        raise InputError("eta", step, "must be positive")
-    if np.any(np.asarray(iters) < 0):
-        raise InputError("T", iters, "must be nonnegative")
-    return sv
+#: the largest step count the evaluators take (beyond it every mask in use is 0 or 1 in double precision)
+MAX_ITERS = 10 ** 9
+
+
+def _arrays(sv, step, iters, *, integer_iters=True):
+    """Checked float arrays ``(sv, step, iters)``: singular values finite and >= 0,
+    ``step > 0``, step counts in ``[0, MAX_ITERS]`` (integers unless ``integer_iters`` is False)."""
+    sv = checks.vector(sv, "sv")
+    if np.any(sv < 0):
+        raise InputError("sv", sv, "singular values must be nonnegative")
+    step = checks.real_float(step, "step", low=0, low_open=True)
+    if isinstance(iters, (bool, np.bool_)):
+        raise InputError("iters", iters, "must be a nonnegative step count")
+    t = checks.vector(iters, "iters", ndim=None)
+    if np.any(t < 0) or np.any(t > MAX_ITERS):
+        raise InputError("iters", iters, f"must lie in [0, {MAX_ITERS}]")
+    if integer_iters and np.any(t != np.round(t)):
+        raise InputError("iters", iters, "must be whole numbers of steps")
+    return sv, step, t
+
+
+def _gd_ratio(sv, step, iters):
+    """``x = eta s^2``, checked: GD contracts only for x < 2, and for x > 1 the factor
+    ``1 - x`` is negative, so a fractional power of it (a non-whole ``iters``) is undefined."""
+    q = step * sv**2
+    if np.any(q >= 2):
+        raise InputError("step", step, f"GD diverges: eta s^2 = {float(np.max(q)):g} >= 2")
+    if np.any(q > 1) and np.any(iters != np.round(iters)):
+        raise InputError("iters", iters, "must be whole numbers of steps where eta s^2 > 1")
+    return q
 
 
 def gd_mask_values(sv, step: float, iters) -> np.ndarray:
     r"""GD mask :math:`-\operatorname{expm1}(T\operatorname{log1p}(-\eta s^2))` (stable; needs :math:`\eta s^2 < 2`).
 
+    ``iters`` may be fractional (the mask's continuation in :math:`T`) where :math:`\eta s^2 \le 1`.
+
     >>> round(float(gd_mask_values(1e-10, 1.0, 10)) * 1e19, 12)
     1.0
     """
-    sv = _arrays(sv, step, iters)
-    q = step * sv**2
-    if np.any(q >= 2):
-        raise InputError("eta", step, f"GD diverges: eta s^2 = {float(np.max(q)):g} >= 2")
-    iters = np.asarray(iters, dtype=float)
+    sv, step, iters = _arrays(sv, step, iters, integer_iters=False)
+    q = _gd_ratio(sv, step, iters)
     with np.errstate(divide="ignore"):
         lg = np.log1p(-np.minimum(q, 1.0))
     with np.errstate(invalid="ignore"):
@@ -359,18 +384,18 @@ def gd_mask_naive(sv, step: float, iters) -> np.ndarray:
     >>> float(gd_mask_naive(1e-10, 1.0, 10))
     0.0
     """
-    sv = _arrays(sv, step, iters)
-    return 1.0 - (1.0 - step * sv**2) ** np.asarray(iters, dtype=float)
+    sv, step, iters = _arrays(sv, step, iters, integer_iters=False)
+    return 1.0 - (1.0 - _gd_ratio(sv, step, iters)) ** iters
 
 
 def gf_mask_values(sv, step: float, iters) -> np.ndarray:
-    """Gradient-flow mask ``-expm1(-eta T s^2)``.
+    """Gradient-flow mask ``-expm1(-eta T s^2)``; ``iters`` may be a flow time ``t/eta`` (not whole).
 
     >>> float(gf_mask_values(1.0, 1.0, 1)) == -math.expm1(-1)
     True
     """
-    sv = _arrays(sv, step, iters)
-    return -np.expm1(-step * np.asarray(iters, dtype=float) * sv**2)
+    sv, step, iters = _arrays(sv, step, iters, integer_iters=False)
+    return -np.expm1(-step * iters * sv**2)
 
 
 def heavy_ball_mask_values(sv, step: float, momentum: float, iters) -> np.ndarray:
@@ -381,14 +406,12 @@ def heavy_ball_mask_values(sv, step: float, momentum: float, iters) -> np.ndarra
     >>> float(heavy_ball_mask_values(1.0, 0.5, 0.0, 3))
     0.875
     """
-    sv = _arrays(sv, step, iters)
-    if not (0 <= momentum < 1):
-        raise InputError("beta", momentum, "must be in [0, 1)")
+    sv, step, iters = _arrays(sv, step, iters)
+    momentum = checks.real_float(momentum, "momentum", low=0, high=1, high_open=True)
     a = (1 + momentum - step * sv**2).astype(complex)
     disc = np.sqrt(a * a - 4 * momentum)
     ra = np.where(a.real >= 0, (a + disc) / 2, (a - disc) / 2)      # the larger root, no cancellation
     rb = np.where(ra != 0, momentum / np.where(ra != 0, ra, 1), 0)  # r_1 r_2 = beta
-    iters = np.asarray(iters, dtype=float)
     # e_T/e_0 = D_{T+1} - beta D_T with D_n = (r1^n - r2^n)/(r1 - r2) = r1^(n-1) expm1(n L)/expm1(L),
     # L = log(r2/r1): stable at (near-)double roots, where r1 - r2 -> 0
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -100,6 +100,6 @@ MODELS: dict[str, tuple[Callable[[], Loss], str]] = {
 
 def get_model(name: str) -> Loss:
     """The built-in model called ``name`` with its default parameters."""
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise InputError("--model", name, f"unknown model (have {', '.join(MODELS)})")
     return MODELS[name][0]()

@@ -29,12 +29,18 @@ from __future__ import annotations
 import sympy as sp
 
 from .bea import H
+from .budget import time_budget
+from .checks import budget as _budget, positive, size
 from .errors import InputError
 from .values import exact_matrix, exact_value
 from .loss import Loss
 from .result import Result, Step
 
 __all__ = ["principal_flow", "principal_flow_series"]
+
+
+#: the largest matrix :func:`principal_flow` diagonalizes exactly
+MAX_SIZE = 10
 
 
 def _matrix_of(A):
@@ -46,6 +52,8 @@ def _matrix_of(A):
     M = exact_matrix(A, "A")
     if not M.is_square or M != M.T:
         raise InputError("A", A, "must be a symmetric square matrix")
+    if M.rows > MAX_SIZE:
+        raise InputError("A", A, f"is {M.rows} x {M.rows}: exact diagonalization takes at most {MAX_SIZE} x {MAX_SIZE}")
     from .loss import symbol
     return M, tuple(symbol(f"w{i + 1}") for i in range(M.shape[0]))
 
@@ -58,13 +66,12 @@ def principal_flow_series(order: int, lam=None, h=H):
     -h**2*lambda**3/3 - h*lambda**2/2 - lambda
     """
     lam = sp.Symbol("lambda", real=True) if lam is None else exact_value(lam, "lam", symbol={"real": True})
-    h = exact_value(h, "h", symbol={"positive": True})
-    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 64:
-        raise InputError("order", order, "must be an integer between 0 and 64")
+    h = positive(h, "h")
+    order = size(order, "order", 0, 64)
     return sp.series(sp.log(1 - h * lam) / h, h, 0, order + 1).removeO()
 
 
-def principal_flow(A, h=H) -> Result:
+def principal_flow(A, h=H, budget: float | None = 60.0) -> Result:
     r"""The field :math:`B = \frac1h\log(I - hA)` of the flow through all GD iterates.
 
     ``A`` is a symmetric matrix or a quadratic :class:`Loss`.  ``expr`` is
@@ -78,9 +85,18 @@ def principal_flow(A, h=H) -> Result:
     [       0, log(81/256)]])
     >>> principal_flow([[4]], 1).expr        # h*lambda = 4 > 1: complex logarithm
     Matrix([[log(3) + I*pi]])
+
+    ``A`` is at most :data:`MAX_SIZE` square; the exact eigendecomposition and the
+    simplification run within ``budget`` seconds (``None``: no limit).
     """
     M, variables = _matrix_of(A)
-    h = exact_value(h, "h", symbol={"positive": True})
+    h = positive(h, "h")
+    budget = _budget(budget, "budget")
+    with time_budget(budget, "principal_flow"):
+        return _principal_flow(M, variables, h)
+
+
+def _principal_flow(M, variables, h) -> Result:
     n = M.shape[0]
     P, D = M.diagonalize(normalize=True)
     logs = []

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .checks import cached_after, positive, size
 from .errors import InputError
 from .values import exact_matrix, exact_value
 from .result import Result, Step
@@ -42,12 +43,24 @@ BATCH = sp.Symbol("B", positive=True, integer=True)
 SAMPLINGS = ("without", "with")
 
 
-def _check_sampling(sampling):
+def _check_sampling(sampling, argument="sampling"):
     if not isinstance(sampling, str) or sampling not in SAMPLINGS:
-        raise InputError("sampling", sampling, "must be 'without' or 'with' (replacement)")
+        raise InputError(argument, sampling, "must be 'without' or 'with' (replacement)")
+    return sampling
 
 
-@lru_cache(maxsize=None)
+_by_sampling = cached_after(_check_sampling)
+
+
+def _count(value, argument):
+    """A sample or batch count: a positive integer, or a symbol (kept as given)."""
+    if isinstance(value, sp.Symbol):
+        return value
+    if isinstance(value, (bool, float)) or isinstance(value, sp.Basic) and not value.is_Integer:
+        raise InputError(argument, value, "must be a positive integer or a symbol")
+    return sp.Integer(size(value, argument, 1, 10 ** 12))
+
+
 def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     r"""P(i in batch) and P(i, j in batch), i != j, for B of n drawn without replacement.
 
@@ -56,8 +69,14 @@ def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     >>> inclusion_probabilities().expr
     (B/n, B*(B - 1)/(n*(n - 1)))
     """
-    n = exact_value(n, "n", symbol={"positive": True, "integer": True})
-    B = exact_value(B, "B", symbol={"positive": True, "integer": True})
+    n, B = _count(n, "n"), _count(B, "B")
+    if n.is_Integer and B.is_Integer and B > n:
+        raise InputError("B", B, f"a batch drawn without replacement has at most n = {n} samples")
+    return _inclusion_probabilities(n, B)
+
+
+@lru_cache(maxsize=None)
+def _inclusion_probabilities(n, B) -> Result:
     p1 = sp.combsimp(sp.binomial(n - 1, B - 1) / sp.binomial(n, B))
     p2 = sp.factor(sp.combsimp(sp.binomial(n - 2, B - 2) / sp.binomial(n, B)))
     steps = (Step(r"P(i \in \mathcal B)", sp.binomial(n - 1, B - 1) / sp.binomial(n, B), "batches containing i"),
@@ -66,7 +85,7 @@ def inclusion_probabilities(n=N_SAMPLES, B=BATCH) -> Result:
     return Result("inclusion-probabilities", (p1, p2), steps)
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def batch_mean_variance(sampling: str = "without") -> Result:
     r"""Var of the mean of B of the n values a_i, in terms of :math:`s^2 = \overline{a^2} - a^2`.
 
@@ -101,7 +120,7 @@ def batch_mean_variance(sampling: str = "without") -> Result:
                   meta={"sampling": sampling})
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def variance_factor(sampling: str = "without") -> Result:
     r"""c(n, B) = Var(batch mean) / s^2.
 
@@ -125,10 +144,13 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
     7/6
     """
     _check_sampling(sampling)
+    if not isinstance(values, (list, tuple)) or not values:
+        raise InputError("values", values, "must be a non-empty list of numbers")
+    if len(values) > 12:
+        raise InputError("values", values, "enumerates every batch: at most 12 values")
     vals = [exact_value(v, "values") for v in values]
     n = len(vals)
-    if not isinstance(B, int) or not 1 <= B <= n:
-        raise InputError("B", B, f"must be an integer in [1, {n}]")
+    B = size(B, "B", 1, n)
     if sampling == "without":
         batches = list(itertools.combinations(range(n), B))
     else:
@@ -138,7 +160,7 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
     return sum((x - m)**2 for x in means) / len(means)
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def sgd_second_moment(sampling: str = "without") -> Result:
     r"""The growth factor g of :math:`\mathbb E x_{t+1}^2 = g\, \mathbb E x_t^2`.
 
@@ -165,7 +187,7 @@ def sgd_second_moment(sampling: str = "without") -> Result:
                   meta={"sampling": sampling, "c": c})
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def nonuniformity_bound(sampling: str = "without") -> Result:
     r"""The stability boundary s_max(a) with g(a, s_max) = 1, for 0 <= a <= 2/eta.
 
@@ -189,7 +211,7 @@ def _positive_root_in_s(lhs, rhs):
     return sp.sqrt(sp.factor(w_sol))
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def sgd_stability(sampling: str = "without") -> StabilityCondition:
     r"""Stability of SGD with batch size B: g <= 1, with its two necessary conditions.
 
@@ -222,6 +244,8 @@ def sgd_stability(sampling: str = "without") -> StabilityCondition:
 
 
 def _as_matrices(Hs):
+    if not isinstance(Hs, (list, tuple)):
+        raise InputError("Hs", Hs, "must be a list of symmetric matrices")
     mats = [exact_matrix(H, "Hs") for H in Hs]
     if not mats:
         raise InputError("Hs", Hs, "needs at least one matrix")
@@ -234,8 +258,7 @@ def _as_matrices(Hs):
 
 def _c_value(n, B, sampling):
     _check_sampling(sampling)
-    if not isinstance(B, int) or B < 1 or (sampling == "without" and B > n):
-        raise InputError("B", B, f"must be an integer in [1, {n}]")
+    B = size(B, "B", 1, n if sampling == "without" else 10 ** 6)
     if n == 1:
         return sp.Integer(0) if sampling == "without" else sp.Rational(1, B)
     return variance_factor(sampling).expr.subs({N_SAMPLES: n, BATCH: B})
@@ -256,7 +279,7 @@ def second_moment_matrix(Hs, eta, B: int, sampling: str = "without") -> sp.Matri
     mats = _as_matrices(Hs)
     n = len(mats)
     c = _c_value(n, B, sampling)
-    eta = exact_value(eta, "eta", symbol={"positive": True})
+    eta = positive(eta, "eta")
     H = sum(mats, sp.zeros(*mats[0].shape)) / n
     Sigma = sum((M * M for M in mats), sp.zeros(*mats[0].shape)) / n - H * H
     I = sp.eye(H.shape[0])
@@ -276,7 +299,7 @@ def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Mat
     mats = _as_matrices(Hs)
     n = len(mats)
     c = _c_value(n, B, sampling)
-    eta = exact_value(eta, "eta", symbol={"positive": True})
+    eta = positive(eta, "eta")
     kron = sp.kronecker_product
     d = mats[0].shape[0]
     H = sum(mats, sp.zeros(d, d)) / n
@@ -285,7 +308,7 @@ def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Mat
     return kron(I - eta * H, I - eta * H) + eta**2 * c * (mean_kron - kron(H, H))
 
 
-@lru_cache(maxsize=None)
+@_by_sampling
 def sgd_matrix_stability(sampling: str = "without") -> StabilityCondition:
     r"""Matrix form: sufficient :math:`\lambda_{\max}\{(I-\eta H)^2 + \eta^2c\Sigma\} \le 1`;
     exact :math:`\rho(\mathcal L) \le 1`; necessary for the former

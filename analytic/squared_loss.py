@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .budget import with_budget
-from .errors import InputError
+from .errors import InputError, LossSyntaxError
 from .values import exact_value
-from .loss import Loss, parse_names, symbol, _exact_value
+from .loss import Loss, _exact_value, parse_assignments, parse_names, symbol
 from .parse import parse_expression
 
 __all__ = ["NORMALIZATIONS", "normalization_weight", "squared_loss_from_predictions",
@@ -64,9 +64,11 @@ def squared_loss_from_predictions(predictions, labels, variables, normalization:
     ((w*x1 - 1)**2/2, (w*x2 - 2)**2/2)
     """
     names = parse_names("variables", variables)
-    params = dict(params or {})
-    predictions = list(predictions)
-    labels = list(labels)
+    params = dict(parse_assignments(params))
+    for argument, value in (("predictions", predictions), ("labels", labels)):
+        if not isinstance(value, (list, tuple)):
+            raise InputError(argument, value, "must be a list, one entry per sample")
+    predictions, labels = list(predictions), list(labels)
     if not predictions:
         raise InputError("predictions", predictions, "need at least one sample")
     if len(labels) != len(predictions):
@@ -89,7 +91,10 @@ def squared_loss_from_predictions(predictions, labels, variables, normalization:
     preds = []
     for k, p in enumerate(predictions):
         if isinstance(p, str):
-            p = parse_expression(p, table)
+            try:
+                p = parse_expression(p, table)
+            except LossSyntaxError as exc:
+                raise InputError(f"predictions[{k}]", p, str(exc)) from None
         elif not isinstance(p, sp.Expr):
             raise InputError(f"predictions[{k}]", p, "must be a SymPy expression or loss-language text")
         preds.append(p.subs({s: symbol(s.name) for s in p.free_symbols if s.name in table}))

@@ -32,6 +32,7 @@ from types import MappingProxyType
 
 import sympy as sp
 
+from . import checks
 from .budget import with_budget
 from .errors import InputError
 from .values import as_expression, exact_value
@@ -116,6 +117,8 @@ def schur_cohn(poly, z=Z) -> Result:
     Reference: Jury (1964), Ch. 3; Henrici, Applied and Computational Complex
     Analysis I (1974), Sec. 6.8.
     """
+    if not isinstance(z, sp.Symbol):
+        raise InputError("z", z, "must be a SymPy symbol")
     p = sp.Poly(as_expression(poly, "poly", {z.name: z}), z)
     if p.degree() < 1:
         raise InputError("poly", poly, f"must have degree >= 1 in {z}")
@@ -237,6 +240,7 @@ def momentum_stability(spec: Optimizer, name: str) -> StabilityCondition:
     earlier conditions are removed.  ``expr`` is the conjunction
     ``And(Delta_k > 0)`` in :math:`\eta\lambda` and :math:`\beta`.
     """
+    checks.text(name, "name")
     charpoly = characteristic_polynomial(spec)
     sc = schur_cohn(charpoly.expr, Z)
     reduced, dropped = _drop_even_factors(sc.expr)

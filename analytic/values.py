@@ -183,16 +183,20 @@ def exact_matrix(rows, argument: str) -> sp.Matrix:
     [  0,   2]])
     """
     if isinstance(rows, sp.MatrixBase):
-        return rows.applyfunc(lambda e: exact_value(e, argument))
-    try:
-        # every entry is read here, before SymPy sees it (Matrix() would sympify text)
-        entries = [[exact_value(e, argument) for e in (row if _is_sequence(row) else [row])]
-                   for row in _rows(rows)]
-        return sp.Matrix(entries)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(argument, _short(rows), f"must be a matrix of numbers ({exc})") from None
+        M = rows.applyfunc(lambda e: exact_value(e, argument))
+    else:
+        try:
+            # every entry is read here, before SymPy sees it (Matrix() would sympify text)
+            entries = [[exact_value(e, argument) for e in (row if _is_sequence(row) else [row])]
+                       for row in _rows(rows)]
+            M = sp.Matrix(entries)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(argument, _short(rows), f"must be a matrix of numbers ({exc})") from None
+    if 0 in M.shape:
+        raise InputError(argument, _short(rows), "must not be empty")
+    return M
 
 
 def _is_sequence(x) -> bool:

@@ -194,9 +194,10 @@ CALLABLES = [
     _case(M.grey_zone, {"upper": "99/100", "lower": "1/100"},
           {"upper": _p(NUMBER + [0, 1, 2, "1/1000"], "upper"), "lower": _p(NUMBER + [0, 1, -1], "lower")}),
     *[_case(f, {"sv": [1.0, 0.5], "step": 0.1, "iters": 10},
-            {"sv": _p([None, "x", CODE, [CODE], [[1.0], [2.0]], [NAN], {"a": 1}], "sv"),
+            {"sv": _p([None, "x", CODE, [CODE], [[1.0], [2.0]], [NAN], {"a": 1}, [-1.0]], "sv"),
              "step": _p(NUMBER + [0, -1], "step"),
-             "iters": _p([None, "x", CODE, True, 2.5, NAN, -1, HUGE * 1000, [1, "x"]], "iters")})
+             "iters": _p([None, "x", CODE, True, NAN, -1, HUGE * 1000, [1, "x"], [1, -2]]
+                         , "iters")})   # a fractional count continues the mask in T
       for f in (M.gd_mask_values, M.gd_mask_naive, M.gf_mask_values)],
     _case(M.heavy_ball_mask_values, {"sv": [1.0, 0.5], "step": 0.1, "momentum": 0.5, "iters": 10},
           {"sv": _p([None, "x", CODE, [CODE], [NAN]], "sv"), "step": _p(NUMBER + [0, -1], "step"),
@@ -206,9 +207,10 @@ CALLABLES = [
           {"upper": _p(NUMBER + [0, 1, 2], "upper"), "lower": _p(NUMBER + [0, 1, -1], "lower")}),
     # -- analytic.principal_flow ---------------------------------------------
     _case(PF.principal_flow, {"A": [[2, 0], [0, 1]], "h": "1/4"},
-          {"A": _p(MATRIX + [[[1] * 40] * 40], "A"), "h": _p(POSITIVE, "h")}),
+          {"A": _p(MATRIX + [[[1] * 40] * 40, [[1] * 11] * 11], "A"), "h": _p(POSITIVE, "h"),
+           "budget": _p(BUDGET, "budget")}),
     _case(PF.principal_flow_series, {"order": 2, "h": "1/4"},
-          {"order": _p(SIZE, "order"), "lam": _p([[1], CODE, "0.9.1", NAN, {"a": 1}], "lam"),
+          {"order": _p([o for o in SIZE if o != 0], "order"), "lam": _p([[1], CODE, "0.9.1", NAN, {"a": 1}], "lam"),
            "h": _p(POSITIVE, "h")}),
     # -- analytic.label_noise ------------------------------------------------
     _case(LN.general_modified_loss, {"normalization": "mean"}, {"normalization": _p(NAME, "normalization")}),
@@ -374,41 +376,7 @@ def _problem(case, res) -> str | None:
     return None
 
 
-#: Callables that still mishandle some bad input (a plain TypeError or ValueError, a message
-#: naming the wrong argument, or an unhashable argument reaching a cache first).  Strict:
-#: a fix makes the test pass and forces its removal from this list.
-NOT_YET_REJECTING = {
-    "label_noise.gaussian_expectation",
-    "label_noise.general_modified_loss",
-    "linear_regression.expected_error",
-    "masks.gd_mask_naive",
-    "masks.gd_mask_values",
-    "masks.gf_mask_values",
-    "masks.grey_zone_db",
-    "masks.heavy_ball_mask_values",
-    "models.get_model",
-    "models.quadratic",
-    "principal_flow.principal_flow",
-    "principal_flow.principal_flow_series",
-    "sgd_stability.batch_mean_variance",
-    "sgd_stability.exact_batch_variance",
-    "sgd_stability.inclusion_probabilities",
-    "sgd_stability.nonuniformity_bound",
-    "sgd_stability.second_moment_matrix",
-    "sgd_stability.second_moment_operator",
-    "sgd_stability.sgd_matrix_stability",
-    "sgd_stability.sgd_second_moment",
-    "sgd_stability.sgd_stability",
-    "sgd_stability.variance_factor",
-    "squared_loss.squared_loss_from_predictions",
-    "stability.momentum_stability",
-    "stability.schur_cohn",
-}
-
-
-@pytest.mark.parametrize("label", [pytest.param(i, marks=pytest.mark.xfail(
-    strict=True, reason="bad input not yet rejected as InputError")) if i in NOT_YET_REJECTING else i
-    for i in IDS])
+@pytest.mark.parametrize("label", IDS)
 def test_public_callable_rejects_bad_input(label, results):
     failures = [p for i, case in enumerate(CASES) if case[0] == label
                 for p in [_problem(case, results[i])] if p]

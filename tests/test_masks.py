@@ -134,8 +134,13 @@ def test_bad_inputs_raise():
         M.mask("adam")
     with pytest.raises(InputError, match="diverges"):
         M.gd_mask_values(2.0, 1.0, 3)
-    with pytest.raises(InputError, match="beta"):
+    with pytest.raises(InputError, match="momentum"):
         M.heavy_ball_mask_values(1.0, 1.0, 1.0, 3)
+    with pytest.raises(InputError, match="whole"):          # (1 - 3/2)^2.5 is not real
+        M.gd_mask_values(np.sqrt(1.5), 1.0, 2.5)
+    with pytest.raises(InputError, match="whole"):
+        M.heavy_ball_mask_values(1.0, 0.5, 0.5, 2.5)
+    assert float(M.gd_mask_values(np.sqrt(1.5), 1.0, 3)) == pytest.approx(1 - (-0.5) ** 3, rel=1e-15)
 
 
 def test_cli_derive_mask_json(capsys):
