@@ -36,6 +36,7 @@ from . import checks
 from .budget import with_budget
 from .errors import InputError
 from .values import as_expression, exact_value
+from .namespace import SYMPY
 from .optimizers import GD, HeavyBall, Nesterov, Optimizer
 from .result import Result, Step
 
@@ -179,7 +180,7 @@ def _zeros_violate(base, earlier) -> bool:
 def _linear_recursion(spec: Optimizer, lam=LAMBDA):
     """Coefficients (c1, c0) of x_{k+1} = c1 x_k + c0 x_{k-1}, read from the spec."""
     xk, xp = sp.Symbol("x_k"), sp.Symbol("x_{k-1}")
-    nxt = sp.expand(spec.update(xk, xp, lambda v: lam * v))
+    nxt = sp.expand(spec.update(xk, xp, lambda v: lam * v, SYMPY))
     return sp.factor(nxt.coeff(xk)), sp.factor(nxt.coeff(xp)), nxt
 
 
