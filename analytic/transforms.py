@@ -66,6 +66,8 @@ class Transform:
     reads_gradient = False
     #: True when the transform reads the final update and must close a chain
     closes = False
+    #: True when the transform only changes the gradient oracle (it may precede anything)
+    wraps_only = False
 
     def __post_init__(self):
         # hyperparameters: numbers stay as given (numeric specs step with floats), text is
@@ -107,7 +109,7 @@ class Chain(Transform):
         for i, t in enumerate(ts):
             if not isinstance(t, Transform):
                 raise InputError("transforms", t, "must be transforms")
-            if t.reads_gradient and i > 0:
+            if t.reads_gradient and any(not p.wraps_only for p in ts[:i]):
                 raise InputError("transforms", type(t).__name__, "reads the gradient itself: it must come first")
             if t.closes and i < len(ts) - 1:
                 raise InputError("transforms", type(t).__name__, "reads the final update: it must come last")
@@ -133,7 +135,8 @@ class Chain(Transform):
         return grad
 
     def lines(self):
-        out = [] if self.transforms and self.transforms[0].reads_gradient else ["u = g(x)"]
+        body = [t for t in self.transforms if not t.wraps_only]
+        out = [] if body and body[0].reads_gradient else ["u = g(x)"]
         for t in self.transforms:
             out += list(t.lines())
         return tuple(out)
@@ -330,6 +333,7 @@ class weight_decay(Transform):
     rule reads a gradient (it composes with any optimizer, SAM and Nesterov included)."""
 
     weight_decay: object
+    wraps_only = True
 
     def wrap(self, grad, ns):
         lam = ns.scalar(self.weight_decay)

@@ -205,15 +205,16 @@ def batch_mean(term_grads) -> Callable:
 # -- the driver -------------------------------------------------------------------------------
 def run(optimizer: Optimizer, grad: Callable, x0, steps: int, record_every: int | None = 1, *,
         seed: int | None = None, n_samples: int | None = None, noise_dim: int | None = None,
-        same_ordering: bool = False, state=None, stepper=None) -> Trajectory:
+        same_ordering: bool = False, state=None, compiled: bool = True) -> Trajectory:
     r"""Run ``optimizer`` from the starts ``x0`` (``(n, d)``) for ``steps`` steps.
 
     ``grad`` is ``grad(X)`` for a deterministic spec, ``grad(X, batch)`` (indices ``(n, B)``,
     see :func:`batch_mean`) for mini-batches over ``n_samples`` samples, and ``grad(X, xi)``
     (standard normals ``(n, noise_dim)``) for label noise.  ``seed`` seeds every draw.
-    ``state`` replaces ``optimizer.init`` (e.g. a heavy-ball velocity ``x_0 - x_{-1}``);
-    ``stepper`` (from :func:`numeric.stepper.compile_step`) replaces the generic step by
-    an equivalent in-place one.
+    ``state`` replaces ``optimizer.init`` (e.g. a heavy-ball velocity ``x_0 - x_{-1}``).
+    A deterministic spec's step is compiled once into in-place operations
+    (:func:`numeric.stepper.compile_step`: the same operations, bit for bit) unless
+    ``compiled=False`` or it cannot be traced.
 
     >>> from analytic.optimizers import SGD
     >>> t = run(SGD(0.5, 2), batch_mean([lambda x: x - 1.0, lambda x: x + 1.0]), [[0.0]], 2,
@@ -236,6 +237,7 @@ def run(optimizer: Optimizer, grad: Callable, x0, steps: int, record_every: int 
                                  or not 0 <= seed < 2 ** 63):
         raise InputError("seed", seed, "a stochastic optimizer needs a nonnegative integer seed")
     checks.flag(same_ordering, "same_ordering")
+    checks.flag(compiled, "compiled")
     x = starts(x0)
     steps = check_steps(steps)
     every = record_interval(record_every, steps)
@@ -252,6 +254,10 @@ def run(optimizer: Optimizer, grad: Callable, x0, steps: int, record_every: int 
             g = lambda p: grad(p, draw)       # noqa: E731 - one draw for every read of this step
         return optimizer.step(state, x, g, NUMPY)
 
+    stepper = None
+    if compiled and sampler is None:
+        from .stepper import compile_step
+        stepper = compile_step(optimizer, grad, x.shape[1])
     block = stepper.block if stepper is not None else None
     diverged_at = np.full(n, -1, dtype=np.int64)
     frozen_x, frozen_state = x.copy(), state

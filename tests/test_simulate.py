@@ -8,7 +8,8 @@ from analytic.errors import DivergenceError, InputError
 from analytic.models import quadratic, sigmoid2d
 from analytic.optimizers import GD, SGD, HeavyBall, Nesterov
 from numeric.compile import compile_gradient
-from numeric.simulate import CHECK_EVERY, OVERFLOW, simulate, simulate_sgd
+from numeric.driver import CHECK_EVERY
+from numeric.simulate import OVERFLOW, simulate, simulate_sgd
 
 H, X, Y = 0.3, 1.0, 0.6
 
