@@ -11,9 +11,11 @@ kernel straight into its buffer.
 
 Output buffers are written over an input's buffer when that input is not read later
 in the step (liveness), so heavy ball runs in as many passes as a hand-written
-in-place loop.  Rules whose state holds Python scalars (Adam's step count) or whose
-operations the tracer does not know are not compiled: :func:`compile_step` returns
-``None`` and the driver steps generically.
+in-place loop.  A state entry that is a Python number (Adam's step count) lives in a
+scalar register and is updated with Python's own arithmetic, as in the generic step.
+Rules whose operations the tracer does not know (entrywise functions, powers of
+arrays, branches on values) are not compiled: :func:`compile_step` returns ``None``
+and the driver steps generically.
 
 >>> import numpy as np
 >>> from analytic.optimizers import HeavyBall
@@ -24,6 +26,7 @@ operations the tracer does not know are not compiled: :func:`compile_step` retur
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +78,12 @@ class _Node:
     def __neg__(self):
         return self.tape.unary("neg", self)
 
+    def __pow__(self, o):
+        return self._bin(o, "pow")
+
+    def __rpow__(self, o):
+        return self._bin(o, "pow", True)
+
     def __array__(self, *a, **k):
         raise _Untraceable("the rule converts an array to NumPy")
 
@@ -83,6 +92,8 @@ class _Node:
 
 
 _UFUNC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+_PYOP = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+         "pow": operator.pow}
 
 
 class _Tape(Namespace):
@@ -94,13 +105,19 @@ class _Tape(Namespace):
         self.ops = []           # (kind, out index, operands...)
         self.count = 0
         self.narrow = set()     # buffers of shape (n, 1) (norms)
+        self.scalars = set()    # registers holding one Python number (a step count)
 
-    def new(self, narrow=False):
+    def new(self, narrow=False, scalar=False):
         node = _Node(self, self.count)
         if narrow:
             self.narrow.add(self.count)
+        if scalar:
+            self.scalars.add(self.count)
         self.count += 1
         return node
+
+    def is_scalar(self, v):
+        return not isinstance(v, _Node) or v.index in self.scalars
 
     def _operand(self, v):
         if isinstance(v, _Node):
@@ -110,8 +127,20 @@ class _Tape(Namespace):
         raise _Untraceable(f"operand {type(v).__name__}")
 
     def binary(self, op, a, b):
+        if self.is_scalar(a) and self.is_scalar(b):
+            # arithmetic of Python numbers (a step count and constants), kept with Python's
+            # semantics (int + int stays int), as the generic step computes it
+            for v in (a, b):
+                if not isinstance(v, _Node) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                    raise _Untraceable(f"operand {type(v).__name__}")
+            out = self.new(scalar=True)
+            self.ops.append(("sbin", out.index, op, *[("node", v.index) if isinstance(v, _Node) else ("py", v)
+                                                       for v in (a, b)]))
+            return out
+        if op == "pow":
+            raise _Untraceable("a power of an array")
         pa, pb = self._operand(a), self._operand(b)
-        narrow = all(p[0] == "const" or p[1] in self.narrow for p in (pa, pb))
+        narrow = all(p[0] == "const" or p[1] in self.narrow or p[1] in self.scalars for p in (pa, pb))
         out = self.new(narrow)
         self.ops.append(("bin", out.index, op, pa, pb))
         return out
@@ -179,6 +208,7 @@ class CompiledStep:
     structure: tuple
     narrow: set
     count: int
+    scalars: set
 
     def block_for(self, n):
         return self.block
@@ -189,12 +219,15 @@ class CompiledStep:
         _flatten(state, leaves)
         bufs, kernel, work = self._workspace(n)
         for i, v in zip(self.inputs, [x] + leaves):
-            np.copyto(bufs[i], v)
+            if i in self.scalars:
+                bufs[i] = v
+            else:
+                np.copyto(bufs[i], v)
         plan = self._plan()
         for _ in range(steps):
             for op in plan:
                 op(bufs, kernel, work)
-        out = [np.array(bufs[i], order="C") for i in self.inputs]
+        out = [bufs[i] if i in self.scalars else np.array(bufs[i], order="C") for i in self.inputs]
         return out[0], _unflatten(self.structure, out[1:])
 
     def _workspace(self, n):
@@ -212,7 +245,8 @@ class CompiledStep:
         return cache[n]
 
     def _buffers(self, n):
-        return [np.empty((n, 1 if i in self.narrow else self.d), order="F") for i in range(self.count)]
+        return [None if i in self.scalars else np.empty((n, 1 if i in self.narrow else self.d), order="F")
+                for i in range(self.count)]
 
     def _plan(self):
         """The ops as closures over buffer indices, outputs aliased onto dead inputs."""
@@ -233,7 +267,7 @@ class CompiledStep:
             # written straight into the input's buffer when the input is dead after that op
             # (an elementwise ufunc may read and write one buffer; a gradient kernel may not)
             if t is not None and i_out not in self.inputs and i_out not in alias \
-                    and self.ops[t][0] in ("bin", "un") and last_read.get(i_in, -1) <= t:
+                    and self.ops[t][0] in ("bin", "un", "sbin") and last_read.get(i_in, -1) <= t:
                 alias[i_out] = i_in
             else:
                 copies.append((i_in, i_out))
@@ -249,6 +283,11 @@ class CompiledStep:
                 a, b = op[3], op[4]
                 plan.append(_binary(f, out, a[0] == "node", where(a[1]) if a[0] == "node" else a[1],
                                     b[0] == "node", where(b[1]) if b[0] == "node" else b[1]))
+            elif kind == "sbin":
+                f = _PYOP[op[2]]
+                a, b = op[3], op[4]
+                plan.append(_scalar_op(f, out, a[0] == "node", where(a[1]) if a[0] == "node" else a[1],
+                                       b[0] == "node", where(b[1]) if b[0] == "node" else b[1]))
             elif kind == "un":
                 src = where(op[3][1])
                 f = {"neg": np.negative, "sqrt": np.sqrt}[op[2]]
@@ -263,7 +302,10 @@ class CompiledStep:
                 src = where(op[2][1])
                 plan.append(self._grad_op(out, src))
         for i_in, i_out in copies:
-            plan.append(lambda B, k, w, a=i_in, b=where(i_out): np.copyto(B[a], B[b]))
+            if i_in in self.scalars:
+                plan.append(lambda B, k, w, a=i_in, b=where(i_out): B.__setitem__(a, B[b]))
+            else:
+                plan.append(lambda B, k, w, a=i_in, b=where(i_out): np.copyto(B[a], B[b]))
         self._cached = plan
         return plan
 
@@ -276,6 +318,12 @@ class CompiledStep:
             else:
                 B[out][...] = grad(B[src])
         return op
+
+
+def _scalar_op(f, out, a_node, a, b_node, b):
+    def op(B, k, w):
+        B[out] = f(B[a] if a_node else a, B[b] if b_node else b)
+    return op
 
 
 def _binary(f, out, a_node, a, b_node, b):
@@ -294,25 +342,26 @@ def compile_step(optimizer, grad, d: int):
         return None
     tape = _Tape()
     try:
-        x = tape.new()
-        state = optimizer.init(x, tape)
+        state = optimizer.init(tape.new(), tape)
         leaves = []
         structure = _flatten(state, leaves)
-        if not all(isinstance(v, _Node) for v in leaves):
-            return None                     # scalar state (a step count): not traced
-        inputs = [x.index] + [v.index for v in leaves]
-        # the traced inputs are fresh buffers, not the init's zeros: drop the init ops
+        for v in leaves:
+            if not isinstance(v, _Node) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                return None
+        # the traced inputs are fresh registers, not the init's values: drop the init ops
         tape.ops.clear()
-        fresh = [tape.new(narrow=v.index in tape.narrow) for v in leaves]
+        fresh = [tape.new(narrow=isinstance(v, _Node) and v.index in tape.narrow, scalar=not isinstance(v, _Node))
+                 for v in leaves]
         x_in = tape.new()
-        inputs = [x_in.index] + [v.index for v in fresh]
         new_state, x_new = optimizer.step(_unflatten(structure, fresh), x_in, tape.grad, tape)
         out_leaves = []
         _flatten(new_state, out_leaves)
         if not all(isinstance(v, _Node) for v in [x_new] + out_leaves):
+            return None                     # a state entry the step replaces by a constant
+        if any((i.index in tape.scalars) != (o.index in tape.scalars) for i, o in zip(fresh, out_leaves)):
             return None
-        outputs = [x_new.index] + [v.index for v in out_leaves]
     except _Untraceable:
         return None
-    return CompiledStep(optimizer, grad, d, list(tape.ops), inputs, outputs, structure, set(tape.narrow),
-                        tape.count)
+    return CompiledStep(optimizer, grad, d, list(tape.ops), [x_in.index] + [v.index for v in fresh],
+                        [x_new.index] + [v.index for v in out_leaves], structure, set(tape.narrow), tape.count,
+                        set(tape.scalars))

@@ -44,7 +44,7 @@ def test_which_specs_compile():
     compiled = {type(o).__name__ + str(getattr(o, "bias_correction", "")): compile_step(o, GRAD, 2) is not None
                 for o in DETERMINISTIC}
     assert compiled["HeavyBall"] and compiled["SAM"] and compiled["RMSProp"]
-    assert not compiled["AdamTrue"]          # the step count is a Python scalar: stepped generically
+    assert compiled["AdamTrue"] and compiled["AdamFalse"]       # the step count: a scalar register
     assert compile_step(O.SGD(0.1, 2), GRAD, 2) is None
 
 
