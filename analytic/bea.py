@@ -53,7 +53,8 @@ from . import checks
 from .budget import with_budget
 from .errors import BudgetExceeded, InputError
 from .loss import Loss
-from .optimizers import SGD, Optimizer
+from .method_series import series_form
+from .optimizers import Optimizer
 from .potential import abstract_potential, evaluate_potential, gradient_certificate, homotopy_potential, numeric_zero
 from .result import Result, Step
 from .trees import DifferentialEvaluator, differential_latex, differential_str, scalar_latex
@@ -180,8 +181,9 @@ def _optimizer_name(opt) -> str:
 
 
 def _expansion_steps(optimizer) -> list:
-    if isinstance(optimizer, SGD):
-        m = optimizer.batches
+    form = series_form(optimizer)
+    if form.batches is not None:
+        m = form.batches
         return [
             Step(r"x_{k+m}", rf"\big(\Phi^{{E_{{\pi(m)}}}}_h \circ \dots \circ \Phi^{{E_{{\pi(1)}}}}_h\big)(x_k),"
                  rf"\quad \Phi^{{E_j}}_h(x) = x - \IRstep \nabla E_j(x)",
@@ -191,7 +193,7 @@ def _expansion_steps(optimizer) -> list:
             Step(r"X(t + m\IRstep)", r"x + \sum_{t} \IRstep^{|t|} \frac{(b \star e_m)(t)}{\sigma(t)} F(t)(x)",
                  "flow of the modified field over one epoch (substitution law), e_m(t) = m to the power |t| over gamma(t)"),
         ]
-    beta, gamma = momentum_parameters(optimizer)
+    beta, gamma = form.beta, form.gamma
     rule = r"x_{k+1} = x_k - \IRstep\nabla\IRloss(x_k)"
     if beta != 0 or gamma != 0:
         rule = (rf"x_{{k+1}} = x_k + {sp.latex(beta)}(x_k - x_{{k-1}}) - \IRstep\nabla\IRloss"
@@ -220,10 +222,11 @@ def modified_field(optimizer: Optimizer, order: int) -> ModifiedField:
         raise InputError("optimizer", optimizer, "must be an optimizer spec (GD, HeavyBall, Nesterov, SGD)")
     coeffs = tree_coefficients(optimizer, order)
     by_order = tuple({t: c for t, c in coeffs.items() if t.order == p + 1} for p in range(order + 1))
-    if isinstance(optimizer, SGD):
+    form = series_form(optimizer)
+    if form.batches is not None:
         scale = sp.Integer(1)
     else:
-        beta, _ = momentum_parameters(optimizer)
+        beta = form.beta
         scale = sp.Integer(1) if beta == 0 else (1 / (1 - beta) if beta.is_number else sp.Pow(1 - beta, -1))
     steps = _expansion_steps(optimizer)
     proto = ModifiedField("modified-field", None, (), optimizer=optimizer, order=order, time_scale=scale,
@@ -248,8 +251,9 @@ def _batch_losses(loss: Loss, m: int) -> dict:
 
 
 def _losses_for(mf: ModifiedField, loss: Loss) -> dict:
-    if isinstance(mf.optimizer, SGD):
-        return _batch_losses(loss, mf.optimizer.batches)
+    batches = series_form(mf.optimizer).batches
+    if batches is not None:
+        return _batch_losses(loss, batches)
     return {0: loss.concrete}
 
 

@@ -20,7 +20,8 @@ import sympy as sp
 
 from .errors import InputError
 from .loss import symbol
-from .optimizers import GD, SGD, HeavyBall, LabelNoise, Nesterov, Optimizer
+from .method_series import series_form
+from .optimizers import GD, Optimizer
 from .values import exact_value
 from .trees import RootedTree, partitions, recolor, splittings, trees_of_order
 
@@ -205,12 +206,10 @@ def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
     [('•', -1), ('[•]', -1/2), ('[•, •]', -1/12), ('[[•]]', -1/3)]
     """
     check_order(order)
-    if isinstance(optimizer, SGD):
-        return sgd_tree_coefficients(optimizer.batches, order)
-    if isinstance(optimizer, LabelNoise):
-        raise InputError("optimizer", optimizer, "label noise is handled by analytic.label_noise")
-    beta, gamma = momentum_parameters(optimizer)
-    pairs, _ = _momentum_b(beta, gamma, order)
+    form = series_form(optimizer)                 # read from the spec's own step
+    if form.batches is not None:
+        return sgd_tree_coefficients(form.batches, order)
+    pairs, _ = _momentum_b(form.beta, form.gamma, order)
     return {t: _scaled(v, sp.Rational((-1) ** t.order, t.symmetry)) for t, v in pairs}
 
 
@@ -232,13 +231,9 @@ def _keep(c, rest):
 
 
 def momentum_parameters(optimizer):
-    if isinstance(optimizer, Nesterov):
-        return _exact(optimizer.beta), _exact(optimizer.beta)
-    if isinstance(optimizer, HeavyBall):
-        return _exact(optimizer.beta), sp.Integer(0)
-    if isinstance(optimizer, GD) or type(optimizer) is Optimizer:
-        return sp.Integer(0), sp.Integer(0)
-    raise InputError("optimizer", optimizer, "must be GD, HeavyBall, Nesterov or SGD")
+    """``(beta, gamma)`` of the spec's two-step form, read from its step (:func:`series_form`)."""
+    form = series_form(optimizer)
+    return _exact(form.beta), _exact(form.gamma)
 
 
 def check_order(order):
