@@ -178,18 +178,49 @@ def heavy_ball_mask() -> Result:
     return _mask_result("heavy-ball", m, steps, in_roots=in_roots, roots=tuple(roots))
 
 
-METHODS = {"gd": gd_mask, "gf": gf_mask, "ridge": ridge_mask, "pca": pca_mask,
-           "heavy-ball": heavy_ball_mask}
+def _from_spec(name):
+    """The mask of a linear optimizer from its spec applied to one singular pair
+    (:func:`analytic.spec_masks.spec_mask`); the derivations above are its independent checks."""
+    def derive():
+        from .optimizers import GD, HeavyBall, Nesterov
+        from .spec_masks import spec_mask
+        spec = {"gd": GD(eta), "heavy-ball": HeavyBall(eta, beta), "nesterov": Nesterov(eta, beta)}[name]
+        return spec_mask(spec)
+    derive.__name__ = f"{name}_spec_mask"
+    return derive
 
 
-def mask(method: str) -> Result:
-    """The mask of ``method`` (one of :data:`METHODS`).
+def _gf_from_spec():
+    r"""Gradient flow as the limit of the GD spec's mask with :math:`\eta = \tau/T`, :math:`T\to\infty`
+    at fixed time :math:`\tau = \eta T` (derived from the same spec code as GD)."""
+    gd = _from_spec("gd")()
+    tau_ = sp.Symbol("tau_t", positive=True)
+    m = sp.expand(sp.limit(gd.expr.subs(eta, tau_ / T), T, sp.oo).subs(tau_, eta * T))
+    steps = list(gd.steps) + [Step("m(s)", m, "eta = t/T, T -> infinity at fixed t = eta T: gradient flow")]
+    return Result("mask", m, tuple(steps), lhs="m(s)", meta={"method": "gf"})
+
+
+METHODS = {"gd": _from_spec("gd"), "gf": _gf_from_spec, "ridge": ridge_mask, "pca": pca_mask,
+           "heavy-ball": _from_spec("heavy-ball"), "nesterov": _from_spec("nesterov")}
+
+
+def mask(method) -> Result:
+    """The mask of ``method`` (one of :data:`METHODS`, or any linear optimizer spec).
+
+    The optimizers' masks come from their specs applied to one singular pair
+    (:mod:`analytic.spec_masks`); ridge and PCA are not iterations.
 
     >>> mask("ridge").meta["method"]
     'ridge'
+    >>> mask("gd").expr
+    1 - (-eta*s**2 + 1)**T
     """
+    from .optimizers import Optimizer
+    if isinstance(method, Optimizer):
+        from .spec_masks import spec_mask
+        return spec_mask(method)
     if not isinstance(method, str) or method not in METHODS:
-        raise InputError("method", method, "must be one of " + ", ".join(METHODS))
+        raise InputError("method", method, "must be one of " + ", ".join(METHODS) + " or an optimizer spec")
     return METHODS[method]()
 
 

@@ -172,3 +172,30 @@ def test_threshold_cli_paper_form_for_a_typed_tau(capsys):
     got = parse_expression(data["T_eta_1_over_s1_sq"], {"s_1": s1, "s_th": sth})
     assert sp.simplify(got - sp.log(100) * s1**2 / sth**2) == 0
     assert "**(" not in data["T_eta_1_over_s1_sq"]          # no log of a power
+
+
+# -- masks from the specs (analytic.spec_masks) against the independent derivations ------------
+def test_spec_masks_agree_with_the_derivations_and_the_iterates():
+    from analytic.optimizers import GD, EMA, HeavyBall, Nesterov
+    from analytic.spec_masks import spec_mask
+    from numeric.driver import run
+    assert M.mask("gd").expr == M.gd_mask().expr
+    assert M.mask("gf").expr == M.gf_mask().expr
+    assert spec_mask(EMA(M.eta, GD(M.eta), sp.Rational(1, 2))).expr == M.gd_mask().expr   # the average: no feedback
+    hb_spec = M.mask("heavy-ball").expr
+    hb_roots = M.heavy_ball_mask().expr
+    for sv, step, mom in ((sp.Rational(3, 2), sp.Rational(1, 5), sp.Rational(1, 3)),     # complex roots
+                          (sp.Rational(1, 2), sp.Rational(1, 2), sp.Rational(1, 10))):   # real roots
+        vals = {M.s: sv, M.eta: step, M.beta: mom}
+        for k in range(1, 7):
+            a = complex(sp.N(hb_spec.subs(vals).subs(M.T, k), 30))
+            b = complex(sp.N(hb_roots.subs(vals).subs(M.T, k), 30))
+            assert abs(a - b) < 1e-25 and abs(a.imag) < 1e-25
+    # Nesterov's mask against its simulated iterates on one singular pair (b = 1): c_T s / b
+    nes = M.mask("nesterov").expr
+    for sv, step, mom in ((1.5, 0.2, 0.5), (0.3, 0.9, 0.8)):
+        traj = run(Nesterov(step, mom), lambda c: sv ** 2 * c - sv, [[0.0]], 12)
+        for k in range(1, 13):
+            pred = complex(sp.N(nes.subs({M.s: sp.Float(sv), M.eta: sp.Float(step), M.beta: sp.Float(mom),
+                                          M.T: k}), 20))
+            assert abs(pred.real - traj.xs[k, 0, 0] * sv) < 1e-12 and abs(pred.imag) < 1e-12
