@@ -20,6 +20,7 @@ import sympy as sp
 
 from .errors import InputError
 from .loss import symbol
+from . import symbols as _SYMBOLS
 from .method_series import series_form
 from .optimizers import GD, Optimizer
 from .values import exact_value
@@ -29,7 +30,7 @@ __all__ = ["H", "MAX_ORDER", "MAX_SGD_TREES", "tree_coefficients", "sgd_tree_coe
            "momentum_parameters", "check_order"]
 
 #: the step-size symbol used in every modified field
-H = symbol("h")
+H = _SYMBOLS.H
 #: largest order accepted
 MAX_ORDER = 8
 #: bound on the number of coloured trees for SGD (m colours grow like m^(K+1))
