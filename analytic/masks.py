@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from . import checks
+from . import symbols as _SYMBOLS
 from .errors import InputError
 from .values import exact_number, exact_value
 from .result import Result, Step
@@ -36,13 +37,14 @@ __all__ = ["SYMBOLS", "gd_mask", "gd_start_decay", "gf_mask", "ridge_mask", "pca
            "grey_zone", "stable_form", "gd_mask_values", "gd_mask_naive", "gf_mask_values",
            "heavy_ball_mask_values", "grey_zone_db"]
 
-s, eta, beta, lam, tau = sp.symbols("s eta beta lambda tau", positive=True)
+s, lam, tau = sp.symbols("s lambda tau", positive=True)
+eta, beta = _SYMBOLS.H, _SYMBOLS.BETA          # the engine's step and momentum (printed as h, beta)
 T = sp.Symbol("T", positive=True, integer=True)
 t = sp.Symbol("t", nonnegative=True)
 b, c0 = sp.symbols("b c_0", real=True)
 s_th, s_1, x = sp.symbols("s_th s_1 x", positive=True)
 r1, r2 = sp.symbols("r_1 r_2")
-SYMBOLS = {"s": s, "eta": eta, "T": T, "beta": beta, "lambda": lam, "tau": tau, "s_th": s_th,
+SYMBOLS = {"s": s, "h": eta, "T": T, "beta": beta, "lambda": lam, "tau": tau, "s_th": s_th,
            "s_1": s_1}
 
 
@@ -102,7 +104,7 @@ def gf_mask() -> Result:
     r"""Gradient flow :math:`\dot c = -s^2 c + s b` up to :math:`t=\eta T`: :math:`m = 1-e^{-\eta T s^2}`.
 
     >>> gf_mask().expr
-    1 - exp(-T*eta*s**2)
+    1 - exp(-T*h*s**2)
     """
     c = sp.Function("c")
     ode = sp.Eq(c(t).diff(t), -s**2 * c(t) + s * b)
@@ -213,7 +215,7 @@ def mask(method) -> Result:
     >>> mask("ridge").meta["method"]
     'ridge'
     >>> mask("gd").expr
-    1 - (-eta*s**2 + 1)**T
+    1 - (-h*s**2 + 1)**T
     """
     from .optimizers import Optimizer
     if isinstance(method, Optimizer):

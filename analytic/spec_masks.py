@@ -20,7 +20,7 @@ this one function; gradient flow is the limit :math:`\eta = t/T`, :math:`T\to\in
 >>> from analytic.optimizers import GD
 >>> from analytic.masks import eta, s, T
 >>> spec_mask(GD(eta)).expr
-1 - (-eta*s**2 + 1)**T
+1 - (-h*s**2 + 1)**T
 
 Reference: S. Lucey, "Gradient Descent as a Shrinkage Operator for Spectral Bias",
 Prop. 4.1 (GD) and App. C (momentum), here derived for any linear spec.

@@ -34,7 +34,7 @@ def _add_mask_arguments(parser):
 
 def _run_mask(args):
     result = M.mask(args.method)
-    notation = derivation_notation(args, result, step_symbol="eta")
+    notation = derivation_notation(args, result, step_symbol="h")
     expr = result.expr
     return {"text": f"m(s) = {expr}", "method": args.method, "mask": str(expr),
             "latex": result.latex(notation), "derivation_latex": result.derivation_latex(notation)}
@@ -60,7 +60,7 @@ def _add_threshold_arguments(parser):
 def _run_threshold(args):
     tau = args.tau if isinstance(args.tau, sp.Basic) else parse_tau(args.tau)
     result = M.threshold_relation(tau)
-    notation = derivation_notation(args, result, step_symbol="eta")
+    notation = derivation_notation(args, result, step_symbol="h")
     small = result.meta["small_eta_at_tau"]
     paper = sp.factor(sp.expand_log(small.subs(M.eta, 1 / M.s_1**2), force=True))
     return {"text": f"T = {result.expr}   (small eta s^2: T ~ {small}; eta = 1/s_1^2: T ~ {paper})",
