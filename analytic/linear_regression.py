@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from . import symbols as _SYMBOLS
 from .checks import cached_after, flag
 from .result import Result, Step
 
@@ -36,7 +37,7 @@ K = sp.Symbol("k", integer=True, nonnegative=True)
 SIGMA = sp.Symbol("sigma", positive=True)
 SIGMA1 = sp.Symbol("sigma_1", positive=True)
 N = sp.Symbol("n", positive=True)
-ETA_LR = sp.Symbol("eta", positive=True)
+ETA_LR = _SYMBOLS.H            # the engine's step size h
 EPS = sp.Symbol("epsilon", positive=True)
 Z_J = sp.Symbol("z", real=True)
 A0 = sp.Symbol("a_0", real=True)
