@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from numeric import quadratic_net
-from numeric.quadratic_net import QuadraticNet, RegressionTask, loss_weight, train
+from numeric.quadratic_net import QuadraticNet, RegressionTask, loss_weight, network, train
 from _timing import best_of  # noqa: E402  (benchmarks/ is the script's directory)
 
 
@@ -33,7 +33,7 @@ def main():
           f"one batch {whole:.3f} s, loop {looped:.3f} s; ratios one-batch/chunked = {whole / chunked:.2f}, "
           f"loop/chunked = {looped / chunked:.2f}")
 
-    one = train(task, net.take([0]), 0.05, 300, sigma=2.0, seed=1).net
+    one = network(train(task, net.take([0]), 0.05, 300, sigma=2.0, seed=1), task.d)
     J = one.per_sample_jacobian(task.X_train)[0]
     r = one.predict(task.X_train)[0] - task.y_train
     c, h, sigma, K = loss_weight("mse", task.n), 0.05, 2.0, 4000

@@ -3,6 +3,8 @@ r"""Flows of vector fields, integrated with SciPy at tight tolerances.
 :func:`integrate_flow` solves :math:`x'(t) = f(x)` with ``solve_ivp``
 (``DOP853``, ``rtol=1e-11`` by default) and stops at a divergence event
 (``|x| > bound``), reported as a :class:`~analytic.errors.DivergenceError`
+(the driver's iterates diverge past 1e150; a flow's finite-time blow-up must be caught
+while the solver can still resolve ``t``, hence the lower default of 1e12)
 rather than a NaN.
 """
 from __future__ import annotations

@@ -11,6 +11,11 @@ to round-off); the sharpness :math:`\lambda_{\max}(\nabla^2L)` of every network 
 at once by a batched Lanczos iteration with full re-orthogonalisation, warm-started from
 the previous top eigenvector along the run.
 
+The module is a *model*: :func:`gradient` supplies the batched gradients to
+:func:`numeric.driver.run` (the :class:`~analytic.optimizers.GD` spec takes the steps, the
+driver records them and applies its divergence policy), and :func:`sharpness_along`
+measures the recorded iterates.
+
 References: B. A. Pearlmutter, Neural Computation 6 (1994); C. Lanczos, J. Res. Nat. Bur.
 Standards 45 (1950); J. Cohen et al., "Gradient descent on neural networks typically
 occurs at the edge of stability", ICLR 2021 (sharpness tracked along full-batch GD).
@@ -22,9 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytic.errors import InputError
-from .mlp import MLP
+from analytic.optimizers import GD
 
-__all__ = ["TwoLayerEnsemble", "batched_top_eigenvalues", "EnsembleRecord", "train_gd_ensemble"]
+from .driver import Trajectory
+from .mlp import MLP
+from .quadratic_net import live, run_phases
+
+__all__ = ["TwoLayerEnsemble", "batched_top_eigenvalues", "gradient", "train_gd_ensemble", "sharpness_along",
+           "losses_along"]
 
 
 @dataclass(frozen=True)
@@ -195,37 +205,45 @@ def batched_top_eigenvalues(matvec, V0, iterations: int = 20):
     return lam, U, resid
 
 
-@dataclass(frozen=True)
-class EnsembleRecord:
-    """Logged steps (T,), losses and sharpness (T, B; NaN after a run diverged), the
-    learning rates in force at the logged steps (T, B), Lanczos residuals (T, B), and per
-    run the step at which it diverged (``-1``: it did not)."""
+def gradient(ens: TwoLayerEnsemble, X, Y):
+    r"""The model handed to :func:`numeric.driver.run`: ``grad(rows)`` for rows ``[theta, s]``,
+    a network's parameters (``ens.n_params``) and its non-trainable step-size multiplier
+    ``s`` (the spec's step times ``s`` is the network's learning rate; it travels with its row
+    when the driver drops a diverged run), returning ``[s * grad L, 0]``.
 
-    steps: np.ndarray
-    loss: np.ndarray
-    sharpness: np.ndarray
-    eta: np.ndarray
-    residual: np.ndarray
-    diverged_at: np.ndarray
+    >>> ens = TwoLayerEnsemble(3, 4, 2); Th = ens.init([0]); X = np.eye(3); Y = np.eye(2)[[0, 1, 0]]
+    >>> g = gradient(ens, X, Y)(np.column_stack([Th, [0.5]]))
+    >>> bool(np.allclose(g[0, :-1], 0.5 * ens.loss_and_grad(Th, X, Y)[1][0]) and g[0, -1] == 0)
+    True
+    """
+    P = ens.n_params
+
+    def grad(rows):
+        _, G = ens.loss_and_grad(rows[:, :P], X, Y)
+        out = np.empty_like(rows)
+        np.multiply(rows[:, P:], G, out=out[:, :P])
+        out[:, P:] = 0.0
+        return out
+    return grad
 
 
 def train_gd_ensemble(ens: TwoLayerEnsemble, Theta0, X, Y, etas, steps: int, warmup: int = 0,
-                      log_every: int = 10, lanczos_iterations: int = 20, seed: int = 0,
-                      blowup: float = 1e6, residual_tol: float = 1e-3) -> EnsembleRecord:
-    r"""Full-batch GD :math:`\theta^{b}_{t+1}=\theta^b_t-\eta_b(t)\nabla L(\theta^b_t)` for all rows.
+                      log_every: int = 10) -> Trajectory:
+    r"""Full-batch GD :math:`\theta^{b}_{t+1}=\theta^b_t-\eta_b(t)\nabla L(\theta^b_t)` for all rows:
+    the :class:`~analytic.optimizers.GD` spec run by :func:`numeric.driver.run` on :func:`gradient`
+    (the spec's step is the largest rate, each run carries its multiplier :math:`\eta_b/\max\eta`).
 
-    ``warmup`` > 0 ramps the step size linearly, :math:`\eta_b(t)=\eta_b\min(1,(t+1)/\mathrm{warmup})`.
-    Every ``log_every`` steps (and at the last) the loss and the sharpness (batched Lanczos,
-    warm-started from the previous eigenvector) are logged; a run whose relative Lanczos
-    residual exceeds ``residual_tol`` is restarted from its Ritz vector with four times the
-    iterations (the larger Ritz value is kept: both are lower bounds of :math:`\lambda_{\max}`).  A run whose loss is not finite
-    or exceeds ``blowup`` times its initial loss is stopped: ``diverged_at`` is that step and
-    its later entries are NaN.
+    ``warmup`` > 0 ramps the step size linearly, :math:`\eta_b(t)=\eta_b\min(1,(t+1)/\mathrm{warmup})`
+    (one driver phase per ramp step, :func:`numeric.quadratic_net.run_phases`).  Returns the
+    driver's :class:`~numeric.driver.Trajectory`: the parameters every ``log_every`` steps and at
+    the last; a run that diverges is frozen at its last finite step and reported by
+    ``diverged_at`` (the driver's policy).  :func:`sharpness_along` and :func:`losses_along`
+    measure the recorded iterates.
 
     >>> ens = TwoLayerEnsemble(2, 3, 2); X = np.eye(2); Y = np.eye(2)
-    >>> rec = train_gd_ensemble(ens, ens.init([0, 1]), X, Y, [0.5, 100.0], 40, log_every=20)
-    >>> rec.steps.tolist(), int(rec.diverged_at[0]), bool(rec.diverged_at[1] > 0)
-    ([0, 20, 40], -1, True)
+    >>> traj = train_gd_ensemble(ens, ens.init([0, 1]), X, Y, [0.5, 1e4], 60, log_every=20)
+    >>> traj.steps.tolist(), int(traj.diverged_at[0]), bool(traj.diverged_at[1] > 0)
+    ([0, 20, 40, 60], -1, True)
     """
     etas = np.asarray(etas, dtype=float)
     Theta = np.array(Theta0, dtype=float)
@@ -236,45 +254,75 @@ def train_gd_ensemble(ens: TwoLayerEnsemble, Theta0, X, Y, etas, steps: int, war
     for name, v, low in (("steps", steps, 0), ("warmup", warmup, 0), ("log_every", log_every, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
             raise InputError(name, v, f"must be an integer >= {low}")
-    B = Theta.shape[0]
-    active = np.ones(B, dtype=bool)
-    diverged = np.full(B, -1)
-    first = None
-    V = np.random.default_rng(seed).standard_normal(Theta.shape)
-    logged, losses, sharp, rates, resids = [], [], [], [], []
+    P = ens.n_params
+    if Theta.shape[1] != P:
+        raise InputError("Theta0", Theta.shape, f"must have shape (B, {P})")
+    top = float(etas.max())
+    grad = gradient(ens, X, Y)
+    ramp = min(max(int(warmup) - 1, 0), int(steps))      # steps t with (t + 1)/warmup < 1
+    phases = [(GD(top * (t + 1) / warmup), grad, 1, {}) for t in range(ramp)]
+    phases.append((GD(top), grad, int(steps) - ramp, {}))
+    traj = run_phases(phases, np.column_stack([Theta, etas / top]), int(log_every))
+    return Trajectory(traj.xs[..., :P], traj.steps, traj.diverged_at, traj.state)
+
+
+def losses_along(ens: TwoLayerEnsemble, traj: Trajectory, X, Y) -> np.ma.MaskedArray:
+    """The training loss at every recorded step of a :func:`train_gd_ensemble` trajectory,
+    ``(records, B)``, masked where the run had diverged by then (or the loss overflows)."""
+    ok = live(traj)
+    out = np.zeros(ok.shape)
     with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps + 1):
-            L, G = ens.loss_and_grad(Theta, X, Y)
-            if first is None:
-                first = L.copy()
-            bad = active & ~(np.isfinite(L) & (L <= blowup * np.maximum(first, 1e-300))
-                             & np.all(np.isfinite(G), axis=1))
-            diverged[bad] = t
-            active &= ~bad
-            rate = etas * (min(1.0, (t + 1) / warmup) if warmup else 1.0)
-            if t % log_every == 0 or t == steps:
-                lam = np.full(B, np.nan)
-                res = np.full(B, np.nan)
-                if active.any():
-                    A = Theta[active]
-                    lam_a, U, res_a = batched_top_eigenvalues(lambda W: ens.hvp(A, X, Y, W), V[active],
-                                                              lanczos_iterations)
-                    redo = res_a > residual_tol       # e.g. the top two eigenvalues swapped order:
-                    if redo.any():                    # restart from the Ritz vector, longer
-                        A2 = A[redo]
-                        lam2, U2, res2 = batched_top_eigenvalues(
-                            lambda W: ens.hvp(A2, X, Y, W), U[redo], 4 * lanczos_iterations)
-                        better = lam2 >= lam_a[redo]
-                        idx = np.nonzero(redo)[0][better]
-                        lam_a[idx], U[idx], res_a[idx] = lam2[better], U2[better], res2[better]
-                    lam[active], res[active] = lam_a, res_a
-                    V[active] = U
-                logged.append(t)
-                losses.append(np.where(active, L, np.nan))
-                sharp.append(lam)
-                rates.append(rate)
-                resids.append(res)
-            if t < steps:
-                Theta[active] -= rate[active, None] * G[active]
-    return EnsembleRecord(np.asarray(logged), np.asarray(losses), np.asarray(sharp), np.asarray(rates),
-                          np.asarray(resids), diverged)
+        for k in range(ok.shape[0]):
+            if ok[k].any():
+                out[k, ok[k]] = ens.loss_and_grad(traj.xs[k, ok[k]], X, Y)[0]
+    ok &= np.isfinite(out)
+    out[~ok] = 0.0
+    return np.ma.masked_array(out, ~ok)
+
+
+def sharpness_along(ens: TwoLayerEnsemble, traj: Trajectory, X, Y, lanczos_iterations: int = 20,
+                    seed: int = 0, residual_tol: float = 1e-3):
+    r"""The sharpness :math:`\lambda_{\max}(\nabla^2L)` of every run at every recorded step of a
+    :func:`train_gd_ensemble` trajectory, and its relative Lanczos residual: two masked arrays
+    ``(records, B)``, masked where the run had diverged by then (or where the Hessian products of
+    a huge iterate overflow).
+
+    Batched Lanczos (:func:`batched_top_eigenvalues`) on the exact Hessian-vector products,
+    warm-started from the previous record's eigenvector (a seeded random start at the first);
+    a run whose residual exceeds ``residual_tol`` is restarted from its Ritz vector with four
+    times the iterations (the larger Ritz value is kept: both are lower bounds of
+    :math:`\lambda_{\max}`).
+
+    >>> ens = TwoLayerEnsemble(2, 3, 2); X = np.eye(2); Y = np.eye(2)
+    >>> traj = train_gd_ensemble(ens, ens.init([0, 1]), X, Y, [0.5, 1e4], 60, log_every=20)
+    >>> lam, res = sharpness_along(ens, traj, X, Y)
+    >>> lam.mask[:, 0].tolist(), lam.mask[-1, 1].item(), bool(res[:, 0].max() < 1e-3)
+    ([False, False, False, False], True, True)
+    """
+    ok = live(traj)
+    T, B = ok.shape
+    V = np.random.default_rng(seed).standard_normal((B, ens.n_params))
+    lam, res = np.zeros((T, B)), np.zeros((T, B))
+
+    def top(rows, start, iterations):
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = batched_top_eigenvalues(lambda W: ens.hvp(rows, X, Y, W), start, iterations)
+        return out + (np.isfinite(out[0]) & np.isfinite(out[2]) & np.isfinite(out[1]).all(axis=1),)
+
+    for k in range(T):
+        if not ok[k].any():
+            continue
+        active = np.nonzero(ok[k])[0]
+        A = traj.xs[k, active]
+        lam_a, U, res_a, finite = top(A, V[active], lanczos_iterations)
+        redo = finite & (res_a > residual_tol)    # e.g. the top two eigenvalues swapped order:
+        if redo.any():                            # restart from the Ritz vector, longer
+            lam2, U2, res2, finite2 = top(A[redo], U[redo], 4 * lanczos_iterations)
+            better = finite2 & (lam2 >= lam_a[redo])
+            idx = np.nonzero(redo)[0][better]
+            lam_a[idx], U[idx], res_a[idx] = lam2[better], U2[better], res2[better]
+        # a huge (not yet diverged) iterate whose Hessian products overflow is not measured
+        ok[k, active[~finite]] = False
+        good = active[finite]
+        lam[k, good], res[k, good], V[good] = lam_a[finite], res_a[finite], U[finite]
+    return np.ma.masked_array(lam, ~ok), np.ma.masked_array(res, ~ok)

@@ -1,7 +1,9 @@
 r"""Simulated GD with Gaussian label noise, many sample paths at once.
 
 Each step draws fresh :math:`\xi \sim N(0, I_K)` for every path and takes one
-GD step on the loss of the noisy labels, :math:`x_{k+1} = x_k - h\nabla E_\xi(x_k)`.
+GD step on the loss of the noisy labels, :math:`x_{k+1} = x_k - h\nabla E_\xi(x_k)`:
+this module is the *model* (the noisy gradient); the step, the draws and the
+divergence policy are :func:`numeric.driver.run`'s.
 The noisy gradient comes from :func:`numeric.compile.compile_expr` applied to
 ``modified_field(...).meta["noisy_loss"]``, so the update is read from the same
 expression that the derivation starts from; the step size and the noise level
@@ -18,7 +20,7 @@ from analytic.errors import InputError
 from analytic.optimizers import LabelNoise
 
 from .compile import compile_expr
-from .simulate import Trajectory, _run, _starts
+from .driver import Trajectory, run
 
 __all__ = ["noisy_gradient", "simulate_label_noise"]
 
@@ -46,7 +48,8 @@ def simulate_label_noise(optimizer: LabelNoise, grad: Callable, noise_dim: int, 
 
     ``grad(X, Xi)`` is the gradient of the noisy loss with standard-normal
     draws ``Xi`` of shape ``(n, noise_dim)`` (the noise level is already in
-    the loss).  Divergence is detected as in :func:`numeric.simulate.simulate`.
+    the loss).  The step is the spec's and the draws, the recording and the
+    divergence policy are :func:`numeric.driver.run`'s (``seed`` seeds the draws).
 
     >>> spec = LabelNoise(0.1, 1)
     >>> t = simulate_label_noise(spec, lambda X, Z: X - Z, 1, np.zeros((3, 1)), 2, seed=0)
@@ -55,12 +58,6 @@ def simulate_label_noise(optimizer: LabelNoise, grad: Callable, noise_dim: int, 
     """
     if not isinstance(optimizer, LabelNoise):
         raise InputError("optimizer", optimizer, "must be a LabelNoise spec")
-    if not isinstance(noise_dim, (int, np.integer)) or noise_dim < 1:
+    if isinstance(noise_dim, bool) or not isinstance(noise_dim, (int, np.integer)) or noise_dim < 1:
         raise InputError("noise_dim", noise_dim, "must be a positive integer")
-    x, single = _starts(x0)
-    h = float(optimizer.h)
-    rng = np.random.default_rng([int(seed), 37])
-
-    def step_fn(k, x, xp):
-        return x - h * grad(x, rng.standard_normal((x.shape[0], noise_dim)))
-    return _run(step_fn, x, x.copy(), steps, record_every, single)
+    return run(optimizer, grad, x0, steps, record_every, seed=seed, noise_dim=int(noise_dim))

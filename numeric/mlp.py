@@ -30,9 +30,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from analytic.errors import DivergenceError, InputError
+from analytic.errors import InputError
+from analytic.optimizers import GD
 
-__all__ = ["MLP", "top_eigenvalue", "softmax_hessian_norms", "single_blas_thread", "GDRecord", "train_gd", "one_hot", "softmax"]
+from .driver import Trajectory, run
+
+__all__ = ["MLP", "top_eigenvalue", "softmax_hessian_norms", "single_blas_thread", "gradient", "train_gd",
+           "one_hot", "softmax"]
 
 _LOSSES = ("squared", "cross_entropy")
 
@@ -477,35 +481,32 @@ def top_eigenvalue(matvec, n: int, v0=None, seed: int = 0, tol: float = 1e-7):
     return float(w[0]), V[:, 0]
 
 
-@dataclass(frozen=True)
-class GDRecord:
-    """A full-batch GD run: the logged steps and quantities, and where it diverged (or None)."""
+def gradient(net: MLP, X, y):
+    r"""The model handed to :func:`numeric.driver.run`: ``grad(Theta)`` maps parameter rows
+    ``(n, P)`` to the rows of :math:`\nabla L` (back-propagation, one network per row).
 
-    steps: np.ndarray
-    logs: dict
-    theta: np.ndarray
-    diverged_at: int | None = None
-
-    def check(self, what: str = "GD") -> "GDRecord":
-        """Raise :class:`DivergenceError` ("... diverged at step k") if the run blew up."""
-        if self.diverged_at is not None:
-            raise DivergenceError(what, self.diverged_at)
-        return self
+    >>> net = MLP((3, 2), loss_name="squared"); X = np.eye(3)
+    >>> gradient(net, X, [0, 1, 0])(np.zeros((2, 8))).shape
+    (2, 8)
+    """
+    X = np.asarray(X, dtype=float)
+    Y = net.targets(y)
+    return lambda Theta: np.stack([net.loss_and_grad(theta, X, Y)[1] for theta in Theta])
 
 
-def train_gd(net: MLP, theta0, X, y, eta: float, steps: int, log_every: int = 10,
-             observe=None, blowup: float = 1e6) -> GDRecord:
-    r"""Full-batch GD :math:`\theta_{t+1}=\theta_t-\eta\nabla L(\theta_t)`.
+def train_gd(net: MLP, theta0, X, y, eta: float, steps: int, log_every: int = 10) -> Trajectory:
+    r"""Full-batch GD :math:`\theta_{t+1}=\theta_t-\eta\nabla L(\theta_t)`: the
+    :class:`~analytic.optimizers.GD` spec run by :func:`numeric.driver.run` on :func:`gradient`.
 
-    Every ``log_every`` steps (and at the last step) the loss is logged, and
-    ``observe(t, theta)`` (if given) returns a dict of extra numbers to log.  The run stops
-    at the first step whose loss is not finite or exceeds ``blowup`` times the initial
-    loss: ``diverged_at`` is that step.
+    Returns the driver's :class:`~numeric.driver.Trajectory` (one start): the parameters
+    every ``log_every`` steps and at the last step (``xs[k, 0]`` at ``steps[k]``); anything
+    measured along the run (loss, sharpness) is computed from these.  Divergence is the
+    driver's policy: ``diverged_at`` and :meth:`~numeric.driver.Trajectory.check`.
 
     >>> net = MLP((2, 3, 2)); X = np.eye(2); y = [0, 1]
-    >>> rec = train_gd(net, net.init(0), X, y, 0.5, 50, log_every=25)
-    >>> rec.steps.tolist(), rec.diverged_at, bool(rec.logs["loss"][-1] < rec.logs["loss"][0])
-    ([0, 25, 50], None, True)
+    >>> traj = train_gd(net, net.init(0), X, y, 0.5, 50, log_every=25)
+    >>> traj.steps.tolist(), traj.diverged_at.tolist(), bool(net.loss(traj.final[0], X, y) < net.loss(traj.xs[0, 0], X, y))
+    ([0, 25, 50], [-1], True)
     """
     if not (np.isfinite(eta) and eta > 0):
         raise InputError("eta", eta, "must be a positive finite number")
@@ -513,26 +514,7 @@ def train_gd(net: MLP, theta0, X, y, eta: float, steps: int, log_every: int = 10
         raise InputError("steps", steps, "must be a non-negative integer")
     if isinstance(log_every, bool) or not isinstance(log_every, (int, np.integer)) or log_every < 1:
         raise InputError("log_every", log_every, "must be a positive integer")
-    theta = np.array(theta0, dtype=float)
-    logs: dict = {"loss": []}
-    logged = []
-    first = None
-    diverged = None
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(steps + 1):
-            value, g = net.loss_and_grad(theta, X, y)
-            if first is None:
-                first = value
-            if not np.isfinite(value) or value > blowup * max(first, 1e-300) or not np.all(np.isfinite(g)):
-                diverged = t
-                break
-            if t % log_every == 0 or t == steps:
-                logged.append(t)
-                logs["loss"].append(value)
-                if observe is not None:
-                    for k, x in observe(t, theta).items():
-                        logs.setdefault(k, []).append(x)
-            if t < steps:
-                theta = theta - eta * g
-    logs = {k: np.asarray(v) for k, v in logs.items()}
-    return GDRecord(np.asarray(logged, dtype=int), logs, theta, diverged)
+    theta = np.asarray(theta0, dtype=float)
+    if theta.shape != (net.n_params,):
+        raise InputError("theta0", theta.shape, f"must have shape ({net.n_params},)")
+    return run(GD(float(eta)), gradient(net, X, y), theta[None, :], int(steps), int(log_every))

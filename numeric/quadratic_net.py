@@ -28,6 +28,11 @@ normalisation (``"mse"``: :math:`1/n` as in the blog, ``"mean"``:
 :math:`\nabla_A L = 4c\, X^\top (r \odot Z \odot b)`.
 Label noise replaces :math:`y` by :math:`y + \sigma\xi` with fresh
 :math:`\xi \sim N(0, I_n)` at every step, independently for every network.
+
+The module is a *model*: :func:`gradient` supplies (noisy) gradients to
+:func:`numeric.driver.run`, whose specs (:class:`~analytic.optimizers.GD`,
+:class:`~analytic.optimizers.LabelNoise`) take the steps, draw the noise and apply the
+one divergence policy; :func:`train` returns the driver's trajectory.
 """
 from __future__ import annotations
 
@@ -35,14 +40,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytic.errors import DivergenceError, InputError
+from analytic.errors import InputError
 from analytic.label_noise import normalization_weight
+from analytic.optimizers import GD, LabelNoise
 
-__all__ = ["RegressionTask", "QuadraticNet", "TrainingRun", "train", "loss_weight",
-           "least_regularizer_of_target", "DIVERGED_LOSS"]
+from .driver import Trajectory, check_steps, record_interval, run, starts
 
-#: a training loss above this (or not finite) counts as divergence
-DIVERGED_LOSS = 1e10
+__all__ = ["RegressionTask", "QuadraticNet", "train", "gradient", "run_phases", "network",
+           "training_curves", "live", "noise_seed", "loss_weight", "least_regularizer_of_target"]
 #: networks trained together; larger batches run chunk by chunk (their arrays
 #: then stay in cache: about twice as fast per network at S = 20 on 2 cores)
 CHUNK = 8
@@ -285,59 +290,182 @@ def least_regularizer_of_target(X, m: int) -> tuple[float, float]:
     return m * v * v * S4 + 4 * S2 / (m * v), v
 
 
-@dataclass(frozen=True)
-class TrainingRun:
-    r"""The outcome of :func:`train` for a batch of networks.
+def noise_seed(seed: int, *keys: int) -> int:
+    """A driver seed (a 63-bit integer) derived from ``seed`` and ``keys`` by NumPy's
+    :class:`~numpy.random.SeedSequence`: independent streams for chunks of networks.
 
-    ``net`` holds the final parameters (a diverged network is frozen at its
-    last finite value), ``diverged_at[s]`` the step at which network ``s``
-    diverged (``-1`` if it did not), ``steps`` the recorded step numbers with
-    ``train_loss`` and ``regularizer`` (:math:`\sum_i\|\nabla P(X_i)\|^2`) there,
-    each of shape ``(len(steps), S)``.
+    >>> noise_seed(1, 0) == noise_seed(1, 0) != noise_seed(1, 1)
+    True
     """
+    state = np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
 
-    net: QuadraticNet
-    diverged_at: np.ndarray
-    steps: np.ndarray
-    train_loss: np.ndarray
-    regularizer: np.ndarray
 
-    @property
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at >= 0
+def gradient(task: RegressionTask, m: int, normalization: str = "mse", sigma: float | None = None):
+    r"""The model handed to :func:`numeric.driver.run`: the gradient of :math:`L` for many networks.
 
-    def check(self, what: str = "GD on the quadratic network") -> "TrainingRun":
-        """Raise :class:`DivergenceError` ("... diverged at step k") if any network diverged."""
-        if self.diverged.any():
-            s = int(np.argmax(self.diverged))
-            raise DivergenceError(f"{what} (network {s} of {self.diverged.size})",
-                                  int(self.diverged_at[self.diverged].min()))
-        return self
+    A row is ``[vector(), s]``: a network's parameters (the layout of
+    :meth:`QuadraticNet.vector`) followed by one non-trainable coordinate, its
+    step-size multiplier ``s`` (the spec's step ``h`` times ``s`` is the network's step
+    size; it travels with its row when the driver drops a diverged network).  The
+    gradient row is ``[s * grad L, 0]``.  With ``sigma`` the model is the noisy one,
+    ``grad(Theta, xi)`` with the driver's standard normals ``xi`` of shape ``(rows, n)``:
+    the labels are :math:`y + \sigma\xi`.
+
+    >>> task = RegressionTask(np.array([[1.0]]), np.array([0.0]), np.array([[1.0]]), np.array([1.0]))
+    >>> gradient(task, 1)(np.array([[1.0, 1.0, 0.5]])).tolist()   # L = (b a^2)^2, s = 1/2
+    [[2.0, 1.0, 0.0]]
+    """
+    X, y = task.X_train, task.y_train
+    XT = np.ascontiguousarray(X.T)
+    d, dm = task.d, task.d * m
+    c = loss_weight(normalization, task.n)
+
+    def grad(theta, xi=None):
+        theta = np.ascontiguousarray(theta)           # the compiled step's buffers are column-major
+        S = theta.shape[0]
+        A, b, scale = theta[:, :dm].reshape(S, d, m), theta[:, dm:dm + m], theta[:, dm + m:]
+        Z = X @ A
+        Z2 = Z * Z
+        r = (Z2 @ b[:, :, None])[:, :, 0] - y
+        if xi is not None:
+            r -= sigma * xi
+        r *= scale
+        out = np.empty(theta.shape)
+        out[:, dm:dm + m] = (2.0 * c) * (r[:, None, :] @ Z2)[:, 0, :]
+        out[:, :dm] = (XT @ (((4.0 * c) * r)[:, :, None] * Z * b[:, None, :])).reshape(S, dm)
+        out[:, dm + m:] = 0.0
+        return out
+
+    if sigma is None:
+        return lambda theta: grad(theta)
+    return grad
+
+
+def run_phases(phases, x0, record_every: int | None = None) -> Trajectory:
+    r"""Consecutive :func:`numeric.driver.run` calls as one :class:`~numeric.driver.Trajectory`.
+
+    ``phases`` is a sequence of ``(optimizer, grad, steps, options)`` (``options``: keyword
+    arguments of the driver such as ``seed`` and ``noise_dim``); each phase continues from
+    the iterates where the previous one ended, from its optimizer's initial state (meant
+    for stateless rules: GD, label noise).  Steps are numbered globally: recorded are step
+    0, the multiples of ``record_every`` and the last step, and ``diverged_at`` is the
+    global step; a start that diverged stays frozen in the later phases.  (A phase that
+    starts off the recording grid is run as two driver calls, the second with the seed
+    ``noise_seed(seed, 1)``.)
+
+    >>> from analytic.optimizers import GD
+    >>> t = run_phases([(GD(0.5), lambda x: x, 3, {}), (GD(0.25), lambda x: x, 2, {})], [[1.0]], 2)
+    >>> t.steps.tolist(), t.xs[:, 0, 0].tolist()
+    ([0, 2, 4, 5], [1.0, 0.25, 0.09375, 0.0703125])
+    """
+    x = starts(x0)
+    n = x.shape[0]
+    phases = list(phases)
+    total = sum(check_steps(p[2]) for p in phases)
+    every = record_interval(record_every, total)
+    current, live = x.copy(), np.arange(n)
+    diverged_at = np.full(n, -1, dtype=np.int64)
+    rec, rec_steps, state = [x.copy()], [0], ()
+    offset = 0
+    for optimizer, grad, length, options in phases:
+        head = min(-offset % every, length)          # to the next multiple of record_every
+        for piece, (start, count, interval) in enumerate(((offset, head, None), (offset + head, length - head, every))):
+            if count == 0:
+                continue
+            if not live.size:                         # everything frozen: keep the record schedule
+                kept = [k for k in range(start + 1, start + count + 1) if k % every == 0 or k == total]
+                rec += [current.copy() for _ in kept]
+                rec_steps += kept
+                continue
+            opts = dict(options)
+            if piece and head and "seed" in opts:
+                opts["seed"] = noise_seed(opts["seed"], 1)
+            t = run(optimizer, grad, current[live], count, interval, **opts)
+            for xk, k in zip(t.xs[1:], t.steps[1:] + start):
+                if k % every == 0 or k == total:
+                    full = current.copy()
+                    full[live] = xk
+                    rec.append(full)
+                    rec_steps.append(int(k))
+            bad = t.diverged
+            diverged_at[live[bad]] = start + t.diverged_at[bad]
+            current[live] = t.final
+            live = live[~bad]
+            state = t.state
+        offset += length
+    return Trajectory(np.stack(rec), np.array(rec_steps), diverged_at, state)
+
+
+def live(traj: Trajectory) -> np.ndarray:
+    """``(records, starts)``: True where a recorded iterate is a real one, False where the start
+    had diverged by then (the driver froze it at its last finite step)."""
+    return (traj.diverged_at < 0) | (traj.steps[:, None] < traj.diverged_at[None, :])
+
+
+def network(traj: Trajectory, d: int, k: int = -1) -> QuadraticNet:
+    """The networks at the ``k``-th recorded step of a :func:`train` trajectory (``d`` inputs).
+
+    >>> task = RegressionTask.make(d=3, n_train=5, n_test=5, seed=0)
+    >>> network(train(task, QuadraticNet.init(3, m=4, count=2), 0.01, 10), 3).A.shape
+    (2, 3, 4)
+    """
+    theta = traj.xs[k]
+    return QuadraticNet.from_vector(theta, d, theta.shape[1] // (d + 1))
+
+
+def training_curves(traj: Trajectory, task: RegressionTask, normalization: str = "mse"):
+    r"""The training loss and :math:`\sum_i\|\nabla P(X_i)\|^2` at every recorded step of a
+    :func:`train` trajectory, two masked arrays ``(records, S)``: masked where the network
+    had diverged by then (or, on its way there, the values overflow).
+
+    >>> task = RegressionTask.make(d=3, n_train=5, n_test=5, seed=0)
+    >>> loss, reg = training_curves(train(task, QuadraticNet.init(3, m=4), 0.01, 10, record_every=5), task)
+    >>> loss.shape, bool(loss[-1, 0] < loss[0, 0])
+    ((3, 1), True)
+    """
+    ok = live(traj)
+    loss, reg = np.zeros(ok.shape), np.zeros(ok.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(ok.shape[0]):
+            if ok[k].any():
+                net = QuadraticNet.from_vector(traj.xs[k, ok[k]], task.d, traj.xs.shape[2] // (task.d + 1))
+                loss[k, ok[k]] = net.loss(task.X_train, task.y_train, normalization)
+                reg[k, ok[k]] = net.gradient_regularizer(task.X_train)
+    ok &= np.isfinite(loss) & np.isfinite(reg)
+    loss[~ok] = reg[~ok] = 0.0
+    return np.ma.masked_array(loss, ~ok), np.ma.masked_array(reg, ~ok)
 
 
 def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float = 0.0,
           seed: int = 0, normalization: str = "mse", polish_steps: int = 0,
-          record_every: int | None = None) -> TrainingRun:
-    r"""Full-batch GD on :math:`L` for every network of the batch at once.
+          record_every: int | None = None) -> Trajectory:
+    r"""Full-batch GD on :math:`L` for every network of the batch at once, by :func:`numeric.driver.run`.
 
     ``h`` is one step size or one per network (``(S,)``: a learning-rate
-    sweep in one batch).  For the first ``steps`` steps the labels get fresh
-    noise :math:`\sigma\xi`, :math:`\xi \sim N(0, I_n)`, independent across
-    networks (generator seeded by ``seed``); then ``polish_steps`` noise-free
-    steps settle the network on a nearby interpolating solution.  A network whose
-    loss exceeds ``DIVERGED_LOSS`` or stops being finite is frozen and its step
-    recorded.  Networks run in chunks of ``CHUNK``; chunk ``j`` draws its noise
-    from the generator seeded by ``[seed, 31, j]``.
+    sweep in one batch; the spec's step is the largest and each network carries its
+    multiplier, see :func:`gradient`).  For the first ``steps`` steps the rule is
+    :class:`~analytic.optimizers.LabelNoise` (fresh label noise :math:`\sigma\xi`,
+    :math:`\xi \sim N(0, I_n)`, independent across networks), then ``polish_steps``
+    :class:`~analytic.optimizers.GD` steps settle the network on a nearby interpolating
+    solution.  Networks run in chunks of ``CHUNK``; chunk ``j`` draws its noise with the
+    driver seed ``noise_seed(seed, 31, j)``.
+
+    Returns the driver's :class:`~numeric.driver.Trajectory` of the parameter rows
+    (:meth:`QuadraticNet.vector`) at step 0, every ``record_every`` steps (default: only
+    the last) and the last; a diverged network is frozen at its last finite step and
+    reported by ``diverged_at`` and :meth:`~numeric.driver.Trajectory.check` (the driver's
+    policy).  :func:`network` and :func:`training_curves` read the networks, losses and
+    regularizers off it.
 
     >>> task = RegressionTask.make(d=3, n_train=5, n_test=5, seed=0)
-    >>> run = train(task, QuadraticNet.init(3, m=4, count=2), 0.01, 10, sigma=1.0, seed=1)
-    >>> run.net.A.shape, run.diverged.tolist(), run.train_loss.shape
-    ((2, 3, 4), [False, False], (2, 2))
+    >>> traj = train(task, QuadraticNet.init(3, m=4, count=2), 0.01, 10, sigma=1.0, seed=1)
+    >>> traj.xs.shape, traj.diverged.tolist(), traj.steps.tolist()
+    ((2, 2, 16), [False, False], [0, 10])
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise InputError("steps", steps, "must be a nonnegative integer")
-    if not isinstance(polish_steps, (int, np.integer)) or polish_steps < 0:
-        raise InputError("polish_steps", polish_steps, "must be a nonnegative integer")
+    for name, v in (("steps", steps), ("polish_steps", polish_steps)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise InputError(name, v, "must be a nonnegative integer")
     if not np.isfinite(sigma) or sigma < 0:
         raise InputError("sigma", sigma, "must be a finite nonnegative number")
     S = net.count
@@ -346,67 +474,19 @@ def train(task: RegressionTask, net: QuadraticNet, h, steps: int, sigma: float =
         raise InputError("h", h, f"must be positive: one step size or one per network ({S})")
     if task.d != net.A.shape[1]:
         raise InputError("net", net.A.shape, f"input dimension must be the task's d = {task.d}")
-    total = steps + polish_steps
+    total = int(steps + polish_steps)
     record_every = max(int(record_every or total or 1), 1)
-    loss_weight(normalization, task.n)                 # validates the name
-    runs = [_train_chunk(task, net.take(slice(i, i + CHUNK)), h[i:i + CHUNK], steps, polish_steps, sigma,
-                         np.random.default_rng([int(seed), 31, i // CHUNK]), normalization, record_every)
-            for i in range(0, S, CHUNK)]
-    if len(runs) == 1:
-        return runs[0]
-    return TrainingRun(QuadraticNet(np.concatenate([r.net.A for r in runs]), np.concatenate([r.net.b for r in runs])),
-                       np.concatenate([r.diverged_at for r in runs]), runs[0].steps,
-                       np.concatenate([r.train_loss for r in runs], axis=1),
-                       np.concatenate([r.regularizer for r in runs], axis=1))
-
-
-def _train_chunk(task, net, h, steps, polish_steps, sigma, rng, normalization, record_every):
-    X, y = task.X_train, task.y_train
-    n, S = task.n, net.count
-    c = loss_weight(normalization, n)
-    total = steps + polish_steps
-    A_out, b_out = net.A.copy(), net.b.copy()      # all networks; diverged ones frozen here
-    live = np.arange(S)                              # the networks still being trained
-    A, b, hb = A_out.copy(), b_out.copy(), h[:, None].copy()
-    diverged_at = np.full(S, -1, dtype=np.int64)
-    rec_steps, rec_loss, rec_reg = [], [], []
-
-    def record(k):
-        A_out[live], b_out[live] = A, b
-        cur = QuadraticNet(A_out, b_out)
-        rec_steps.append(k)
-        rec_loss.append(cur.loss(X, y, normalization))
-        rec_reg.append(cur.gradient_regularizer(X))
-
-    record(0)
-    A_prev, b_prev = A.copy(), b.copy()
-    XT = np.ascontiguousarray(X.T)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, total + 1):
-            if not live.size:          # every network diverged: keep the record schedule
-                if k % record_every == 0 or k == total:
-                    record(k)
-                continue
-            Z = X @ A
-            Z2 = Z * Z
-            r = (Z2 @ b[:, :, None])[:, :, 0] - y
-            loss = c * np.einsum("sn,sn->s", r, r)
-            bad = ~(np.isfinite(loss) & (loss < DIVERGED_LOSS))
-            if bad.any():   # freeze at the last parameters with a finite, small loss; drop from the batch
-                diverged_at[live[bad]] = k - 1
-                A_out[live[bad]], b_out[live[bad]] = A_prev[bad], b_prev[bad]
-                keep = ~bad
-                live, A, b, hb, Z, Z2, r = live[keep], A[keep], b[keep], hb[keep], Z[keep], Z2[keep], r[keep]
-                A_prev, b_prev = A_prev[keep], b_prev[keep]
-            np.copyto(A_prev, A)
-            np.copyto(b_prev, b)
-            if k <= steps and sigma > 0:
-                r -= sigma * rng.standard_normal((S, n))[live]
-            b -= (2.0 * c) * hb * (r[:, None, :] @ Z2)[:, 0, :]
-            A -= XT @ (((4.0 * c) * hb * r)[:, :, None] * Z * b_prev[:, None, :])
-            if k % record_every == 0 or k == total:
-                record(k)
-    A_out[live], b_out[live] = A, b
-    A, b = A_out, b_out
-    return TrainingRun(QuadraticNet(A, b), diverged_at, np.array(rec_steps),
-                       np.array(rec_loss), np.array(rec_reg))
+    m = net.A.shape[2]
+    h_max = float(h.max())
+    rows = np.column_stack([net.vector(), h / h_max])
+    plain = (GD(h_max), gradient(task, m, normalization), total if sigma == 0 else polish_steps, {})
+    parts = []
+    for j, i in enumerate(range(0, S, CHUNK)):
+        phases = [plain]
+        if sigma > 0:
+            spec = LabelNoise(h_max, float(sigma))
+            phases.insert(0, (spec, gradient(task, m, normalization, float(spec.sampling.sigma)), steps,
+                              {"seed": noise_seed(seed, 31, j), "noise_dim": task.n}))
+        parts.append(run_phases(phases, rows[i:i + CHUNK], record_every))
+    return Trajectory(np.concatenate([p.xs[..., :-1] for p in parts], axis=1), parts[0].steps,
+                      np.concatenate([p.diverged_at for p in parts]), parts[0].state)

@@ -4,9 +4,10 @@ recorded sharpness curves the 2/eta prediction passes, and 1/eta, 1.5/eta or 4/e
 import numpy as np
 import pytest
 
-from analytic.errors import InputError
+from analytic.errors import DivergenceError, InputError
 from numeric.data import digits
-from numeric.gd_ensemble import TwoLayerEnsemble, batched_top_eigenvalues, train_gd_ensemble
+from numeric.gd_ensemble import (TwoLayerEnsemble, batched_top_eigenvalues, losses_along, sharpness_along,
+                                 train_gd_ensemble)
 from numeric.mlp import single_blas_thread, top_eigenvalue
 from verify.claims.seed002_edge_of_stability import edge_summary, edge_verdict, train_runs
 
@@ -46,9 +47,14 @@ def test_batched_lanczos_matches_dense_and_eigsh():
 
 def test_divergence_is_reported_with_its_step_and_bad_input_is_named():
     ens, Th, X, Y = _problem(B=2)
-    rec = train_gd_ensemble(ens, Th, X, Y, [0.05, 500.0], 30, log_every=10)
-    assert rec.diverged_at[0] == -1 and 0 < rec.diverged_at[1] <= 30
-    assert np.all(np.isfinite(rec.sharpness[:, 0])) and np.isnan(rec.sharpness[-1, 1])
+    rec = train_gd_ensemble(ens, Th, X, Y, [0.05, 500.0], 100, log_every=10)    # |theta| > 1e150: diverged
+    assert rec.diverged_at[0] == -1 and 0 < rec.diverged_at[1] <= 100 and np.isfinite(rec.xs).all()
+    with pytest.raises(DivergenceError, match=f"diverged at step {rec.diverged_at[1]}"):
+        rec.check()
+    sharpness, _ = sharpness_along(ens, rec, X, Y)
+    loss = losses_along(ens, rec, X, Y)
+    assert not sharpness.mask[:, 0].any() and not loss.mask[:, 0].any() and sharpness.mask[-1, 1]
+    assert np.isfinite(sharpness.data).all() and np.isfinite(loss.data).all()     # no NaN handed back
     with pytest.raises(InputError, match="etas"):
         train_gd_ensemble(ens, Th, X, Y, [0.1], 5)
     with pytest.raises(InputError, match="warmup"):
@@ -60,14 +66,14 @@ def recorded_curves():
     """Sharpness curves of 2 short runs at eta = 0.5 (the claim's setup, fewer steps)."""
     X, labels = digits(200, seed=0, standardize=True)
     with single_blas_thread():
-        rec = train_runs(X, np.eye(10)[labels], np.array([0.5, 0.5]), [0, 2], 700)
-    assert np.all(rec.diverged_at == -1)
-    return rec, 0.5
+        traj, sharpness, _ = train_runs(X, np.eye(10)[labels], np.array([0.5, 0.5]), [0, 2], 700)
+    assert np.all(traj.diverged_at == -1)
+    return traj.steps, sharpness, 0.5
 
 
 def test_the_statistic_accepts_two_over_eta(recorded_curves):
-    rec, eta = recorded_curves
-    sums = [edge_summary(rec.steps, rec.sharpness[:, b], 2 / eta) for b in range(2)]
+    steps, sharpness, eta = recorded_curves
+    sums = [edge_summary(steps, sharpness[:, b], 2 / eta) for b in range(2)]
     verdict = edge_verdict(sums)
     assert verdict["passed"] and verdict["reached"] >= 1
     judged = [s for s in sums if s.reached_at is not None]
@@ -76,8 +82,8 @@ def test_the_statistic_accepts_two_over_eta(recorded_curves):
 
 @pytest.mark.parametrize("c", [1.0, 1.5, 2.5, 4.0])
 def test_the_statistic_rejects_a_wrong_edge(recorded_curves, c):
-    rec, eta = recorded_curves
-    verdict = edge_verdict(edge_summary(rec.steps, rec.sharpness[:, b], c / eta) for b in range(2))
+    steps, sharpness, eta = recorded_curves
+    verdict = edge_verdict(edge_summary(steps, sharpness[:, b], c / eta) for b in range(2))
     assert not verdict["passed"]
     if c < 2:      # the edge would lie below the measured sharpness: peak or average too high
         assert not (verdict["peak_ok"] and verdict["settle_ok"])
@@ -88,7 +94,8 @@ def test_the_statistic_rejects_a_wrong_edge(recorded_curves, c):
 def test_a_short_lanczos_is_restarted_until_its_residual_is_small():
     ens, Th, X, Y = _problem(B=2, n=9)
     etas = [0.05, 0.2]
-    exact = train_gd_ensemble(ens, Th, X, Y, etas, 20, log_every=10, lanczos_iterations=ens.n_params)
-    short = train_gd_ensemble(ens, Th, X, Y, etas, 20, log_every=10, lanczos_iterations=3, residual_tol=1e-6)
-    assert np.nanmax(short.residual) < 1e-3
-    assert np.allclose(short.sharpness, exact.sharpness, rtol=1e-6)
+    traj = train_gd_ensemble(ens, Th, X, Y, etas, 20, log_every=10)
+    exact, _ = sharpness_along(ens, traj, X, Y, lanczos_iterations=ens.n_params)
+    short, residual = sharpness_along(ens, traj, X, Y, lanczos_iterations=3, residual_tol=1e-6)
+    assert residual.max() < 1e-3
+    assert np.allclose(short, exact, rtol=1e-6)

@@ -122,21 +122,21 @@ def test_training_detects_divergence():
     net = MLP((2, 3, 2), loss_name="squared")
     X = np.array([[1.0, 2.0], [3.0, -1.0]])
     rec = train_gd(net, net.init(0), X, [0, 1], eta=50.0, steps=200)
-    assert rec.diverged_at is not None and rec.diverged_at > 0
-    with pytest.raises(DivergenceError, match=f"diverged at step {rec.diverged_at}"):
+    assert rec.diverged_at[0] > 0 and np.isfinite(rec.xs).all()
+    with pytest.raises(DivergenceError, match=f"diverged at step {rec.diverged_at[0]}"):
         rec.check("GD")
     ok = train_gd(net, net.init(0), X, [0, 1], eta=0.1, steps=200, log_every=50)
-    assert ok.diverged_at is None and ok.logs["loss"][-1] < ok.logs["loss"][0]
-    assert ok.check() is ok
+    assert ok.diverged_at[0] == -1 and net.loss(ok.final[0], X, [0, 1]) < net.loss(ok.xs[0, 0], X, [0, 1])
+    assert ok.check() is ok and ok.steps.tolist() == [0, 50, 100, 150, 200]
 
 
 def test_training_is_deterministic_per_seed():
     net = MLP((3, 4, 2))
     X = np.random.default_rng(0).normal(size=(8, 3))
     y = np.arange(8) % 2
-    a = train_gd(net, net.init(7), X, y, 0.5, 30).theta
-    b = train_gd(net, net.init(7), X, y, 0.5, 30).theta
-    c = train_gd(net, net.init(8), X, y, 0.5, 30).theta
+    a = train_gd(net, net.init(7), X, y, 0.5, 30).final
+    b = train_gd(net, net.init(7), X, y, 0.5, 30).final
+    c = train_gd(net, net.init(8), X, y, 0.5, 30).final
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 

@@ -25,10 +25,10 @@ def _measured_slopes(spec, beta, gamma, orders=(0, 1, 2, 3)):
             h = eta * (1 - beta)
             rows.append([float(coef[t]) * h ** (t.order - 1) if t.order <= K + 1 else 0.0 for t in trees])
             hs.append(h); Ks.append(K); steps.append(int(round(0.4 / eta)))
-    res = flow_errors(fields, compile_gradient(loss), np.array(rows), np.array(hs), np.full(len(hs), beta),
-                      [2.0, 1.0], np.array(steps), gamma=np.full(len(hs), gamma))
+    errors = flow_errors(fields, compile_gradient(loss), np.array(rows), np.array(hs), np.full(len(hs), beta),
+                         [2.0, 1.0], np.array(steps), gamma=np.full(len(hs), gamma))
     Ks = np.array(Ks)
-    return [loglog_slope(np.array(hs)[Ks == K], res.errors[Ks == K]) for K in orders]
+    return [loglog_slope(np.array(hs)[Ks == K], errors[Ks == K]) for K in orders]
 
 
 @pytest.mark.parametrize("name", ["gd", "heavy-ball", "nesterov"])

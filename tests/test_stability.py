@@ -16,7 +16,7 @@ from analytic.stability import (BETA, ETA, LAMBDA, X_STEP, Z, characteristic_pol
                                 quasi_newton_stability, schur_cohn)
 from numeric.compile import compile_expr
 from numeric.simulate import simulate
-from numeric.stability_sim import (second_moment_matrix_np, second_moment_operator_np, sample_batches,
+from numeric.stability_sim import (first_of, second_moment_matrix_np, second_moment_operator_np,
                                    sgd_quadratic, sgd_quadratic_1d, two_step_growth, variance_factor_value)
 from verify.cli import main
 
@@ -159,7 +159,7 @@ def test_bad_sampling_and_batch():
     with pytest.raises(InputError, match="sampling"):
         variance_factor("sometimes")
     with pytest.raises(InputError, match="'B'"):
-        sample_batches(np.random.default_rng(0), 3, 4, 5)
+        sgd_quadratic_1d([1.0, 2.0, 3.0, 4.0], 0.1, 5, 3, 1, np.random.default_rng(0))
     with pytest.raises(InputError, match="'B'"):
         exact_batch_variance([1, 2], 3)
 
@@ -176,10 +176,17 @@ def test_sgd_monte_carlo_matches_and_wrong_factor_fails():
     assert abs(est.z_score(g_wrong)) > 4
 
 
-@pytest.mark.parametrize("n, B", [(4, 2), (5, 2), (5, 3)])     # Floyd's algorithm and the key ranking
-def test_sample_batches_without_replacement_is_uniform(n, B):
+@pytest.mark.parametrize("n, B", [(4, 2), (5, 2), (5, 3)])
+def test_model_batches_without_replacement_are_uniform_and_independent(n, B):
     from math import comb
-    idx = sample_batches(np.random.default_rng(5), 60000, n, B)
+    from analytic.optimizers import SGD
+    from numeric.driver import run
+    seen = []           # the batches the SGD models read: the first B of the driver's fresh orderings
+    run(SGD(0.1, 1), first_of(B, lambda X, idx: seen.append(idx.copy()) or 0 * X), np.zeros((60000, 1)), 2,
+        seed=5, n_samples=n)
+    idx = seen[0]
+    same = (seen[0][:, 0] == seen[1][:, 0]).mean()     # independent across steps (not disjoint, as in an epoch)
+    assert abs(same - 1 / n) < 4 * np.sqrt((1 / n) * (1 - 1 / n) / 60000)
     assert (np.diff(np.sort(idx, 1), axis=1) > 0).all()
     codes = (np.sort(idx, 1) * n**np.arange(B)).sum(1)
     counts = np.unique(codes, return_counts=True)[1]

@@ -25,7 +25,7 @@ from analytic.trees import DifferentialEvaluator, trees_up_to
 from analytic.values import exact_value
 from numeric.compile import compile_expr, compile_gradient
 from numeric.order import TreeFields, flow_errors, loglog_slope
-from numeric.simulate import simulate_sgd
+from numeric.driver import batch_mean, run
 
 from ..registry import Context, Outcome, claim
 
@@ -59,14 +59,14 @@ def _slopes(model: str, quick: bool) -> dict:
     # every configuration twice: x_-1 on the flow, and x_-1 = x_0; one batch
     lab = np.array(labels + labels)
     on_flow = np.repeat([True, False], len(labels))
-    res = flow_errors(fields, grad, np.array(rows + rows), lab[:, 3], lab[:, 0], x0, lab[:, 4].astype(int),
-                      start_on_flow=on_flow, substeps=2 if quick else 4)
+    errors = flow_errors(fields, grad, np.array(rows + rows), lab[:, 3], lab[:, 0], x0, lab[:, 4].astype(int),
+                         start_on_flow=on_flow, substeps=2 if quick else 4)
     out = {}
     for flag in (True, False):
         for beta in BETAS:
             for K in ORDERS:
                 m = (lab[:, 0] == beta) & (lab[:, 1] == K) & (on_flow == flag)
-                out[(flag, beta, K)] = (loglog_slope(lab[m, 2], res.errors[m]), res.errors[m])
+                out[(flag, beta, K)] = (loglog_slope(lab[m, 2], errors[m]), errors[m])
     return out
 
 
@@ -126,7 +126,8 @@ def sgd_epoch_average(ctx: Context) -> Outcome:
     grads = [compile_expr(sp.Matrix([sp.diff(t, v) for v in loss.variables]), loss.variables)
              for t in loss.terms]
     seed = int(ctx.rng(7).integers(2**31))
-    traj = simulate_sgd(SGD(h, m), grads, np.tile(x0, (runs, 1)), epochs, seed=seed, record_every=m)
+    traj = run(SGD(h, m), batch_mean(grads), np.tile(x0, (runs, 1)), epochs * m, record_every=m, seed=seed,
+               n_samples=len(grads))
     traj.check("SGD")
     mean = traj.xs.mean(axis=1)                       # (epochs+1, d)
     sem = traj.xs.std(axis=1).max() / np.sqrt(runs)

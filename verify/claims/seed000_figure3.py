@@ -65,12 +65,13 @@ def _figure3(loss, start, ctx: Context, name: str) -> Outcome:
     dist_R, closer, details = {}, {}, {}
     trajectories = {}
     hs = np.array([EFFECTIVE_LR * (1 - b) for b in BETAS])
-    runs = momentum_iterates(grad, hs, np.array(BETAS), x0, ITERATIONS)      # x_-1 = x_0
+    # every fifth iterate (the ones the distances use), x_-1 = x_0
+    runs = momentum_iterates(grad, hs, np.array(BETAS), x0, ITERATIONS, record_every=5)
     for i, beta in enumerate(BETAS):
         h = hs[i]
         xs = runs[:, i, :]
         trajectories[beta] = xs
-        dist_R[beta] = _path_distance(xs[::5], gf_R.xs)
+        dist_R[beta] = _path_distance(xs, gf_R.xs)
         if beta == 0:
             continue
         def field(x, h=h, beta=beta):
@@ -80,8 +81,8 @@ def _figure3(loss, start, ctx: Context, name: str) -> Outcome:
         dense = np.linspace(0, t_end, 2000)
         mod = integrate_flow(lambda x: field(x), x0, t_end, t_eval=dense, **tol).xs
         plain = integrate_flow(lambda x: -grad(x) / (1 - beta), x0, t_end, t_eval=dense, **tol).xs
-        d_mod = _path_distance(xs[::5], mod)
-        d_plain = _path_distance(xs[::5], plain)
+        d_mod = _path_distance(xs, mod)
+        d_plain = _path_distance(xs, plain)
         closer[beta] = d_mod < d_plain
         details[f"beta={beta:g}: mean distance to modified-loss flow"] = d_mod
         details[f"beta={beta:g}: mean distance to flow of E"] = d_plain

@@ -37,12 +37,10 @@ def _net() -> MLP:
 
 @lru_cache(maxsize=8)
 def _run(eta: float, seed: int):
-    """GD run; the logged parameter vectors are kept for the claims to analyse."""
+    """GD run: the driver's trajectory, the parameters every LOG_EVERY steps, for the claims to analyse."""
     net = _net()
     X, y = _data(seed)
-    rec = train_gd(net, net.init(seed), X, y, eta, STEPS, log_every=LOG_EVERY,
-                   observe=lambda t, th: {"theta": th.copy()}).check(f"GD (eta={eta})")
-    return rec
+    return train_gd(net, net.init(seed), X, y, eta, STEPS, log_every=LOG_EVERY).check(f"GD (eta={eta})")
 
 
 def _sharpness(net, X, y, thetas, seed):
@@ -67,7 +65,7 @@ def edge_of_stability(ctx: Context) -> Outcome:
     curves = {}
     for j, eta in enumerate(ETAS):
         rec = _run(eta, ctx.seed)
-        thetas, steps = rec.logs["theta"], rec.steps
+        thetas, steps = rec.xs[:, 0], rec.steps
         first = int(len(steps) * (1 - LAST_PART))
         # quick: every third logged step of the second half; full: the whole run (for the figure)
         sel = slice(first, None, 3) if ctx.quick else slice(0, None)
@@ -119,7 +117,7 @@ def lambda_star(ctx: Context) -> Outcome:
     dense_steps = set(np.unique(np.linspace(0, n_logs - 1, 2 if ctx.quick else 6).round().astype(int)).tolist())
     rel_errors, worst_ratio, mean_ratio, u = [], 0.0, [], None
     for j, i in enumerate(bound_steps):
-        th = rec.logs["theta"][i]
+        th = rec.xs[i, 0]
         M = net.logit_hessians(th, X)                                   # (n, K, K)
         G_lanczos, u = top_eigenvalue(lambda v: net.gnvp(th, X, y, v), net.n_params, v0=u,
                                       seed=ctx.seed, tol=1e-12)
@@ -158,7 +156,7 @@ def inverted_u(ctx: Context) -> Outcome:
     X, y = _data(ctx.seed)
     eta = ETAS[0]
     rec = _run(eta, ctx.seed)
-    steps, thetas = rec.steps, rec.logs["theta"]
+    steps, thetas = rec.steps, rec.xs[:, 0]
     mean_M = np.array([softmax_hessian_norms(softmax(net.logits(th, X))).mean() for th in thetas])
     # sharpness on a coarse grid to locate the onset of the edge of stability (phase I -> II)
     stride = 4 if ctx.quick else 2

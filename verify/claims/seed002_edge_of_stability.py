@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from numeric.data import digits
-from numeric.gd_ensemble import TwoLayerEnsemble, train_gd_ensemble
+from numeric.gd_ensemble import TwoLayerEnsemble, sharpness_along, train_gd_ensemble
 from numeric.mlp import single_blas_thread
 
 from ..registry import Context, Outcome, claim
@@ -119,10 +119,11 @@ def edge_verdict(summaries) -> dict:
 
 
 def train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=0, log_every=LOG_EVERY_FULL):
-    """All (eta, seed) runs side by side; returns the :class:`EnsembleRecord`."""
+    """All (eta, seed) runs side by side: the driver's trajectory, and the sharpness and Lanczos
+    residual at its recorded steps (masked where a run had diverged)."""
     ens = TwoLayerEnsemble(X.shape[1], HIDDEN, Y.shape[1])
-    return train_gd_ensemble(ens, ens.init(init_seeds, scale=INIT_SCALE), X, Y, etas, steps,
-                             log_every=log_every, lanczos_iterations=LANCZOS_ITERATIONS, seed=lanczos_seed)
+    traj = train_gd_ensemble(ens, ens.init(init_seeds, scale=INIT_SCALE), X, Y, etas, steps, log_every=log_every)
+    return (traj,) + sharpness_along(ens, traj, X, Y, LANCZOS_ITERATIONS, seed=lanczos_seed)
 
 
 def _mean_std(values):
@@ -144,27 +145,27 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
     init_seeds = [1000 * ctx.seed + r for r in range(n_seeds)] * len(ETAS)
     ctx.report(0.0, f"{len(etas)} runs of {steps} GD steps")
     log_every = LOG_EVERY_QUICK if ctx.quick else LOG_EVERY_FULL
-    rec = train_runs(X, Y, etas, init_seeds, steps, lanczos_seed=int(ctx.rng(1).integers(2**31)),
-                     log_every=log_every)
+    traj, sharpness, residual = train_runs(X, Y, etas, init_seeds, steps,
+                                           lanczos_seed=int(ctx.rng(1).integers(2**31)), log_every=log_every)
     ctx.report(1.0, "trained")
 
     pred, meas, rows, judged_all, curves = {}, {}, [], [], {}
     for eta in ETAS:
         cols = np.nonzero(etas == eta)[0]
-        kept = [b for b in cols if rec.diverged_at[b] < 0]
-        diverged = sorted(int(rec.diverged_at[b]) for b in cols if rec.diverged_at[b] >= 0)
-        sums = [edge_summary(rec.steps, rec.sharpness[:, b], 2 / eta) for b in kept]
+        kept = [b for b in cols if traj.diverged_at[b] < 0]
+        diverged = sorted(int(traj.diverged_at[b]) for b in cols if traj.diverged_at[b] >= 0)
+        sums = [edge_summary(traj.steps, sharpness[:, b], 2 / eta) for b in kept]
         judged_all += sums
         if kept:
-            curves[eta] = rec.sharpness[:, kept[0]]
-        finals = [float(rec.sharpness[-1, b]) for b in kept]
+            curves[eta] = sharpness[:, kept[0]]
+        finals = [float(sharpness[-1, b]) for b in kept]
         reached = [s for s in sums if s.reached_at is not None]
         worst = max(sums, key=lambda s: s.peak) if sums else None
         pred[f"2/eta (eta={eta:g})"] = 2 / eta
         meas[f"sharpness at the end, eta={eta:g}"] = _mean_std(finals)
         if worst is not None:
             meas[f"peak sharpness/(2/eta), eta={eta:g}"] = f"{worst.peak:.3f} (step {worst.peak_step})"
-            init = [rec.sharpness[0, b] * eta / 2 for b in kept]
+            init = [sharpness[0, b] * eta / 2 for b in kept]
             meas[f"initial sharpness/(2/eta), eta={eta:g}"] = f"mean {np.mean(init):.3f}, max {np.max(init):.3f}"
         if reached:
             wm = [s.window_mean for s in reached]
@@ -180,7 +181,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
         rows.append((eta, _mean_std(finals) if kept else "diverged", window_cell,
                      f"{len(reached)}/{len(kept)}", f"{len(diverged)}/{n_seeds}" + (f" at {diverged}" if diverged else "")))
     verdict = edge_verdict(judged_all)
-    meas["Lanczos relative residual (max)"] = float(f"{np.nanmax(rec.residual):.1e}")
+    meas["Lanczos relative residual (max)"] = float(f"{residual.max():.1e}")
 
     table = ["| eta | 2/eta | sharpness at the end (mean ± std) | EoS-window mean | reached edge | diverged "
              "| lecture (FashionMNIST) |", "|---|---|---|---|---|---|---|"]
@@ -192,7 +193,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.0, 3.6))
         for j, eta in enumerate(ETAS):
             if eta in curves:
-                ax.plot(rec.steps, curves[eta], "-", color=f"C{j}", lw=1.2, label=fr"$\eta={eta:g}$")
+                ax.plot(traj.steps, curves[eta], "-", color=f"C{j}", lw=1.2, label=fr"$\eta={eta:g}$")
             else:
                 ax.plot([], [], "x", color=f"C{j}", label=fr"$\eta={eta:g}$: diverged")
             ax.axhline(2 / eta, color=f"C{j}", ls="--", lw=0.8)
@@ -202,7 +203,7 @@ def sharpness_two_over_eta(ctx: Context) -> Outcome:
         ax.legend(fontsize=8)
         top = ETAS[-1]
         for k, b in enumerate(np.nonzero(etas == top)[0]):
-            bx.plot(rec.steps, rec.sharpness[:, b] * top / 2, "-", lw=1.0, color=f"C{k}",
+            bx.plot(traj.steps, sharpness[:, b] * top / 2, "-", lw=1.0, color=f"C{k}",
                     label=f"init seed {init_seeds[b]}")
         bx.axhline(1.0, color="k", lw=0.8)
         bx.axhline(1 + MARGIN, color="k", ls=":", lw=0.8)

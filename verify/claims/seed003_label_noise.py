@@ -25,7 +25,8 @@ from analytic.optimizers import LabelNoise
 from numeric.compile import compile_expr
 from numeric.flows import integrate_flow
 from numeric.label_noise import noisy_gradient, simulate_label_noise
-from numeric.quadratic_net import QuadraticNet, RegressionTask, least_regularizer_of_target, loss_weight, train
+from numeric.quadratic_net import (QuadraticNet, RegressionTask, least_regularizer_of_target, loss_weight, network,
+                                   train, training_curves)
 
 from ..registry import Context, Outcome, claim
 
@@ -94,8 +95,8 @@ def label_noise_monte_carlo(ctx: Context) -> Outcome:
     rows = []
     for k in range(cfg["checkpoints"] + 1):
         if k:
-            net = train(task, net, h, segment, sigma=sigma, seed=ctx.seed * 1000 + k,
-                        normalization=NORMALIZATION).check("label-noise GD").net
+            net = network(train(task, net, h, segment, sigma=sigma, seed=ctx.seed * 1000 + k,
+                                normalization=NORMALIZATION).check("label-noise GD"), task.d)
         J = net.per_sample_jacobian(task.X_train)[0]           # (n, p)
         r = net.predict(task.X_train)[0] - task.y_train
         gram = J @ J.T
@@ -137,7 +138,7 @@ def _flatter_figure(task, cfg, plain, noisy, out):
     plt = _figure()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for name, run, colour in (("GD", plain, "C0"), ("label noise", noisy, "C3")):
-        axes[0].plot(run.steps, run.regularizer, color=colour, alpha=0.6)
+        axes[0].plot(run.steps, training_curves(run, task, NORMALIZATION)[1], color=colour, alpha=0.6)
         axes[0].plot([], [], color=colour, label=name)
     axes[0].axhline(least_regularizer_of_target(task.X_train, M)[0], color="k", ls=":", label=r"least sum for $x_1^2$ spread over $m$ units")
     axes[0].axvline(cfg["steps"], color="grey", lw=0.8)
@@ -170,8 +171,9 @@ def label_noise_flatter(ctx: Context) -> Outcome:
                   normalization=NORMALIZATION, record_every=every).check("label-noise GD")
     out = {}
     for name, run in (("GD", plain), ("label noise", noisy)):
-        out[name] = {"R": run.net.gradient_regularizer(task.X_train), "test": _test_mse(run.net, task),
-                     "train": run.train_loss[-1]}
+        net = network(run, task.d)
+        out[name] = {"R": net.gradient_regularizer(task.X_train), "test": _test_mse(net, task),
+                     "train": net.loss(task.X_train, task.y_train, NORMALIZATION)}
     fitted = all(float(out[k]["train"].max()) < 1e-3 for k in out)
     smaller_R = bool(np.all(out["label noise"]["R"] < out["GD"]["R"]))
     lower_test = bool(np.mean(out["label noise"]["test"]) < np.mean(out["GD"]["test"]))
@@ -247,12 +249,13 @@ def large_learning_rate(ctx: Context) -> Outcome:
     fractions = np.array(cfg["fractions"])
     hs = (lo[:, None] * fractions[None, :]).ravel()
     run = train(task, net0.repeat(len(fractions)), hs, cfg["steps"], normalization=NORMALIZATION)
-    R = run.net.gradient_regularizer(task.X_train).reshape(S, -1)
-    test = _test_mse(run.net, task).reshape(S, -1)
-    train_mse = run.train_loss[-1].reshape(S, -1)
+    net = network(run, task.d)
+    R = net.gradient_regularizer(task.X_train).reshape(S, -1)
+    test = _test_mse(net, task).reshape(S, -1)
+    train_mse = net.loss(task.X_train, task.y_train, NORMALIZATION).reshape(S, -1)
     stable = ~run.diverged.reshape(S, -1)
     # sharpness of the Gauss-Newton Hessian 2c J^T J at the end, as h * lambda_max
-    J = run.net.per_sample_jacobian(task.X_train)
+    J = net.per_sample_jacobian(task.X_train)
     lam = 2 * loss_weight(NORMALIZATION, task.n) * np.linalg.eigvalsh(J @ np.swapaxes(J, 1, 2))[:, -1]
     h_lam = (hs * lam).reshape(S, -1)
     ok = bool(stable.all() and np.all(train_mse < 1e-3))
