@@ -164,10 +164,15 @@ def heavy_ball_mask() -> Result:
     m = in_roots.subs({r1: roots[0], r2: roots[1]})
     # independent checks: beta -> 0 gives GD; first steps equal the iterated recursion (exact rationals)
     assert sp.simplify(in_roots.subs({r1: 1 - eta * s**2, r2: 0}) - gd_mask().expr) == 0
+    # (the iterates are the heavy-ball spec's own steps, in exact arithmetic, b = 1)
+    from .namespace import SYMPY
+    from .optimizers import HeavyBall
     vals = {s: sp.Rational(3, 2), eta: sp.Rational(1, 5), beta: sp.Rational(1, 3)}
-    cprev = cur = sp.Integer(0)
+    spec = HeavyBall(vals[eta], vals[beta])
+    cur = sp.Integer(0)
+    state = spec.init(cur, SYMPY)
     for k in range(1, 6):
-        cprev, cur = cur, cur + vals[beta] * (cur - cprev) - vals[eta] * (vals[s]**2 * cur - vals[s])
+        state, cur = spec.step(state, cur, lambda p: vals[s]**2 * p - vals[s], SYMPY)
         assert sp.simplify(sp.expand(m.subs(vals).subs(T, k)) - cur * vals[s]) == 0
     steps = [
         Step("c_{k+1}", sp.Symbol("c_k") + beta * (sp.Symbol("c_k") - sp.Symbol("c_{k-1}"))
