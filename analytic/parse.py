@@ -27,7 +27,7 @@ import sympy as sp
 
 from .errors import LossSyntaxError
 
-__all__ = ["parse_expression", "FUNCTIONS", "LIMITS", "sigmoid", "softplus", "relu"]
+__all__ = ["parse_expression", "check_text", "parse_tree", "FUNCTIONS", "LIMITS", "sigmoid", "softplus", "relu"]
 
 #: Bounds on the input; exceeded bounds raise LossSyntaxError.
 LIMITS = {
@@ -270,31 +270,32 @@ class _Builder:
         return builder(*args)
 
 
-def parse_expression(text: str, names: Mapping[str, sp.Symbol], *, exact_decimals: bool = False) -> sp.Expr:
-    """Parse ``text`` into a SymPy expression over the symbols in ``names``.
+def check_text(text: str, *, what: str = "the loss", separators: str = "") -> None:
+    """The checks on the raw text, before Python's parser sees it: type, length, emptiness,
+    characters (control characters, newlines, ``;`` and ``#`` -- except the ``separators``
+    a caller splits at), look-alike characters and nesting of parentheses.
 
-    With ``exact_decimals`` a decimal literal becomes the exact rational it
-    denotes (``0.1`` -> ``1/10``); otherwise it stays a Float of the typed digits.
-
-    >>> w = sp.Symbol("w", real=True)
-    >>> parse_expression("1/2*(3/5 - w)**2", {"w": w})
-    (3/5 - w)**2/2
-    >>> parse_expression("w.__class__", {"w": w})
+    >>> check_text("x = 1; y = 2", what="the method", separators=";")
+    >>> check_text("w; w")
     Traceback (most recent call last):
     ...
-    analytic.errors.LossSyntaxError: loss syntax error at column 1: 'w.__class__' attribute access is not allowed in a loss
+    analytic.errors.LossSyntaxError: loss syntax error at column 2: "';'" control characters, newlines, ';' and '#' are not allowed
     """
     if not isinstance(text, str):
-        raise LossSyntaxError(f"the loss must be text, got {type(text).__name__}", repr(text)[:40])
+        raise LossSyntaxError(f"{what} must be text, got {type(text).__name__}", repr(text)[:40])
     if len(text) > LIMITS["max_length"]:
         raise LossSyntaxError(f"text longer than {LIMITS['max_length']} characters ({len(text)})",
                               text[:20] + "...", LIMITS["max_length"] + 1)
     if not text.strip():
-        raise LossSyntaxError("the loss is empty", "", 1)
-    bad = next((i for i, c in enumerate(text) if c in "\n\r\x00;#" or (ord(c) < 32 and c != "\t")), None)
+        raise LossSyntaxError(f"{what} is empty", "", 1)
+    refused = "".join(c for c in "\n\r\x00;#" if c not in separators)
+    bad = next((i for i, c in enumerate(text) if c in refused or (ord(c) < 32 and c not in "\t" + separators)),
+               None)
     if bad is not None:
-        raise LossSyntaxError("control characters, newlines, ';' and '#' are not allowed", repr(text[bad]),
-                              bad + 1, text)
+        shown = "control characters, newlines, ';' and '#'" if not separators else \
+            "control characters" + ("" if "\n" in separators else ", newlines") + \
+            ("" if ";" in separators else ", ';'") + " and '#'"
+        raise LossSyntaxError(f"{shown} are not allowed", repr(text[bad]), bad + 1, text)
     # Python folds look-alike characters (e.g. fullwidth letters) into ASCII
     # names; refuse them so what is read is what is written.
     odd = next((i for i, c in enumerate(text) if ord(c) > 127 and (
@@ -309,18 +310,46 @@ def parse_expression(text: str, names: Mapping[str, sp.Symbol], *, exact_decimal
         maxdepth = max(maxdepth, depth)
     if maxdepth > LIMITS["max_depth"]:
         raise LossSyntaxError(f"parentheses nested deeper than {LIMITS['max_depth']} levels", "(", text.index("(") + 1, text)
+
+
+def parse_tree(text: str, *, mode: str = "eval"):
+    """The syntax tree of text that passed :func:`check_text` (Python's parser builds it and
+    executes nothing); a syntax error or a tree of more than ``max_nodes`` nodes raises
+    :class:`~analytic.errors.LossSyntaxError`.
+
+    >>> type(parse_tree("w + 1").body).__name__
+    'BinOp'
+    """
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(text, mode=mode)
     except SyntaxError as exc:
         col = exc.offset or 1
-        stripped = text.strip()
-        tok = stripped[col - 1: col + 9] if 0 < col <= len(stripped) else (exc.text or "").strip()[:10]
+        tok = text[col - 1: col + 9] if 0 < col <= len(text) else (exc.text or "").strip()[:10]
         raise LossSyntaxError(f"invalid syntax ({exc.msg})", tok, col, text) from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise LossSyntaxError(f"cannot parse: {type(exc).__name__}", text[:20], 1, text) from None
     count = sum(1 for _ in ast.walk(tree))
     if count > LIMITS["max_nodes"]:
         raise LossSyntaxError(f"expression has {count} syntax nodes, more than {LIMITS['max_nodes']}", text[:20], 1, text)
+    return tree
+
+
+def parse_expression(text: str, names: Mapping[str, sp.Symbol], *, exact_decimals: bool = False) -> sp.Expr:
+    """Parse ``text`` into a SymPy expression over the symbols in ``names``.
+
+    With ``exact_decimals`` a decimal literal becomes the exact rational it
+    denotes (``0.1`` -> ``1/10``); otherwise it stays a Float of the typed digits.
+
+    >>> w = sp.Symbol("w", real=True)
+    >>> parse_expression("1/2*(3/5 - w)**2", {"w": w})
+    (3/5 - w)**2/2
+    >>> parse_expression("w.__class__", {"w": w})
+    Traceback (most recent call last):
+    ...
+    analytic.errors.LossSyntaxError: loss syntax error at column 1: 'w.__class__' attribute access is not allowed in a loss
+    """
+    check_text(text)
+    tree = parse_tree(text.strip())
     builder = _Builder(text.strip(), names, exact_decimals)
     expr = builder.build(tree)
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):

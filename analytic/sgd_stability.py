@@ -2,10 +2,10 @@ r"""Linear stability of mini-batch SGD at a global minimum (Wu, Ma & E 2018).
 
 One dimension: :math:`f(x) = \frac{1}{2n}\sum_i a_i x^2`, :math:`a_i \ge 0`.  SGD
 with a batch :math:`\mathcal B` of size :math:`B` multiplies :math:`x` by
-:math:`1 - \eta\hat a` with :math:`\hat a = \frac1B\sum_{i\in\mathcal B} a_i`, so
+:math:`1 - h\hat a` with :math:`\hat a = \frac1B\sum_{i\in\mathcal B} a_i`, so
 
 .. math::
-    \mathbb E x_{t+1}^2 = \big[(1-\eta a)^2 + \eta^2 c(n,B)\, s^2\big]\,\mathbb E x_t^2,
+    \mathbb E x_{t+1}^2 = \big[(1-h a)^2 + h^2 c(n,B)\, s^2\big]\,\mathbb E x_t^2,
 
 with sharpness :math:`a = \frac1n\sum a_i`, non-uniformity
 :math:`s^2 = \frac1n\sum a_i^2 - a^2` and :math:`c(n,B) = \mathrm{Var}(\hat a)/s^2`,
@@ -164,11 +164,11 @@ def exact_batch_variance(values, B: int, sampling: str = "without"):
 def sgd_second_moment(sampling: str = "without") -> Result:
     r"""The growth factor g of :math:`\mathbb E x_{t+1}^2 = g\, \mathbb E x_t^2`.
 
-    :math:`x_{t+1} = (1-\eta\hat a)x_t` with the batch independent of
-    :math:`x_t`, so :math:`g = \mathbb E(1-\eta\hat a)^2 = (1-\eta a)^2 + \eta^2\mathrm{Var}\,\hat a`.
+    :math:`x_{t+1} = (1-h\hat a)x_t` with the batch independent of
+    :math:`x_t`, so :math:`g = \mathbb E(1-h\hat a)^2 = (1-h a)^2 + h^2\mathrm{Var}\,\hat a`.
 
     >>> sgd_second_moment("with").expr
-    (-a*eta + 1)**2 + eta**2*s**2/B
+    (-a*h + 1)**2 + h**2*s**2/B
     """
     a, s = SHARPNESS, NONUNIFORMITY
     v = batch_mean_variance(sampling)
@@ -179,8 +179,8 @@ def sgd_second_moment(sampling: str = "without") -> Result:
     if sp.expand(raw - g) != 0:  # pragma: no cover - algebra guard
         raise ArithmeticError("second-moment factor does not reduce")
     steps = v.steps + (
-        Step("x_{t+1}", r"(1 - \eta\hat a_t)\,x_t", "SGD step on the quadratic"),
-        Step(r"\mathbb E(1-\eta\hat a)^2", sp.expand(raw), "batch independent of x_t; E a-hat = a"),
+        Step("x_{t+1}", r"(1 - h\hat a_t)\,x_t", "SGD step on the quadratic"),
+        Step(r"\mathbb E(1-h\hat a)^2", sp.expand(raw), "batch independent of x_t; E a-hat = a"),
         Step("g", g, "collect"),
     )
     return Result("sgd-second-moment", g, steps, lhs=r"\mathbb E x_{t+1}^2/\mathbb E x_t^2",
@@ -189,10 +189,10 @@ def sgd_second_moment(sampling: str = "without") -> Result:
 
 @_by_sampling
 def nonuniformity_bound(sampling: str = "without") -> Result:
-    r"""The stability boundary s_max(a) with g(a, s_max) = 1, for 0 <= a <= 2/eta.
+    r"""The stability boundary s_max(a) with g(a, s_max) = 1, for 0 <= a <= 2/h.
 
     >>> nonuniformity_bound("with").expr
-    sqrt(B)*sqrt(a)*sqrt(-a*eta + 2)/sqrt(eta)
+    sqrt(B)*sqrt(a)*sqrt(-a*h + 2)/sqrt(h)
     """
     g = sgd_second_moment(sampling).expr
     s_max = _positive_root_in_s(g, 1)
@@ -216,16 +216,16 @@ def sgd_stability(sampling: str = "without") -> StabilityCondition:
     r"""Stability of SGD with batch size B: g <= 1, with its two necessary conditions.
 
     Both terms of :math:`g` are nonnegative, so each is at most 1:
-    :math:`0 \le a \le 2/\eta` and :math:`s \le 1/(\eta\sqrt{c(n,B)})`.
+    :math:`0 \le a \le 2/h` and :math:`s \le 1/(h\sqrt{c(n,B)})`.
 
     >>> r = sgd_stability()
     >>> [str(c) for c in r.necessary]
-    ['a <= 2/eta', 's <= sqrt(B)*sqrt(n - 1)*sqrt(1/(-B + n))/eta']
+    ['a <= 2/h', 's <= sqrt(B)*sqrt(n - 1)*sqrt(1/(-B + n))/h']
     """
     g_res = sgd_second_moment(sampling)
     g, c = g_res.expr, g_res.meta["c"]
     u = sp.Symbol("u", real=True)
-    # (1 - u)^2 <= 1 for u = eta a
+    # (1 - u)^2 <= 1 for u = h a
     u_range = sp.solve_univariate_inequality((1 - u)**2 <= 1, u)
     a_max = sp.Max(*[arg.rhs for arg in sp.And.make_args(u_range) if arg.lhs == u]) / ETA
     s_max = _positive_root_in_s(ETA**2 * c * NONUNIFORMITY**2, 1)
@@ -233,9 +233,9 @@ def sgd_stability(sampling: str = "without") -> StabilityCondition:
     cond = sp.Le(sp.factor_terms(g), 1)
     steps = g_res.steps + (
         Step("g", 1, "stability: the second moment does not grow", relation="<="),
-        Step(r"(1-\eta a)^2", 1, "first term is nonnegative and at most g", relation="<="),
+        Step(r"(1-h a)^2", 1, "first term is nonnegative and at most g", relation="<="),
         Step("a", a_max, "solve for a, a nonnegative", relation="<="),
-        Step(r"\eta^2 c(n,B) s^2", 1, "second term is nonnegative and at most g", relation="<="),
+        Step(r"h^2 c(n,B) s^2", 1, "second term is nonnegative and at most g", relation="<="),
         Step("s", s_max, "solve for s, s nonnegative", relation="<="),
     )
     return StabilityCondition("stability", cond, steps, optimizer="sgd", necessary=nec, kind="exact",
@@ -265,10 +265,10 @@ def _c_value(n, B, sampling):
 
 
 def second_moment_matrix(Hs, eta, B: int, sampling: str = "without") -> sp.Matrix:
-    r"""The lecture's matrix :math:`(I-\eta H)^2 + \eta^2 c(n,B)\Sigma` (exact).
+    r"""The lecture's matrix :math:`(I-h H)^2 + h^2 c(n,B)\Sigma` (exact).
 
     :math:`H = \frac1n\sum H_i`, :math:`\Sigma = \frac1n\sum H_i^2 - H^2`.  It equals
-    :math:`\mathbb E[(I-\eta\hat H)^2]`: the scalar algebra of
+    :math:`\mathbb E[(I-h\hat H)^2]`: the scalar algebra of
     :func:`batch_mean_variance` uses only bilinearity and
     :math:`\sum_i (H_i - H) = 0`, so it holds for matrices.  ``lambda_max <= 1``
     is sufficient for mean-square stability.
@@ -287,9 +287,9 @@ def second_moment_matrix(Hs, eta, B: int, sampling: str = "without") -> sp.Matri
 
 
 def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Matrix:
-    r"""The exact operator :math:`\mathcal L = \mathbb E[(I-\eta\hat H)\otimes(I-\eta\hat H)]`
+    r"""The exact operator :math:`\mathcal L = \mathbb E[(I-h\hat H)\otimes(I-h\hat H)]`
     on :math:`\operatorname{vec} \mathbb E[xx^T]`:
-    :math:`(I-\eta H)^{\otimes 2} + \eta^2 c(n,B)\,(\overline{H_i\otimes H_i} - H\otimes H)`.
+    :math:`(I-h H)^{\otimes 2} + h^2 c(n,B)\,(\overline{H_i\otimes H_i} - H\otimes H)`.
 
     Mean-square stable iff :math:`\rho(\mathcal L) \le 1` (necessary and sufficient).
 
@@ -310,9 +310,9 @@ def second_moment_operator(Hs, eta, B: int, sampling: str = "without") -> sp.Mat
 
 @_by_sampling
 def sgd_matrix_stability(sampling: str = "without") -> StabilityCondition:
-    r"""Matrix form: sufficient :math:`\lambda_{\max}\{(I-\eta H)^2 + \eta^2c\Sigma\} \le 1`;
+    r"""Matrix form: sufficient :math:`\lambda_{\max}\{(I-h H)^2 + h^2c\Sigma\} \le 1`;
     exact :math:`\rho(\mathcal L) \le 1`; necessary for the former
-    :math:`a = \lambda_{\max}(H) \le 2/\eta` and :math:`s = \sqrt{\lambda_{\max}(\Sigma)} \le 1/(\eta\sqrt c)`.
+    :math:`a = \lambda_{\max}(H) \le 2/h` and :math:`s = \sqrt{\lambda_{\max}(\Sigma)} \le 1/(h\sqrt c)`.
 
     :math:`\lambda_{\max}(A) \le 1` implies :math:`\rho(\mathcal L) \le 1` (the trace of
     :math:`\mathcal L(M)` is :math:`\mathrm{tr}(AM) \le \mathrm{tr} M` on PSD :math:`M`), and the
@@ -325,15 +325,15 @@ def sgd_matrix_stability(sampling: str = "without") -> StabilityCondition:
     c = one_d.meta["c"]
     lam_A, rho_L = sp.symbols("lambda_max_A rho_L", nonnegative=True)
     steps = (
-        Step("x_{t+1}", r"(I - \eta\hat H_t)\,x_t", "SGD on the quadratic, H-hat the batch mean"),
-        Step(r"\mathbb E[(I-\eta\hat H)^2]", r"(I-\eta H)^2 + \eta^2 c(n,B)\,\Sigma",
+        Step("x_{t+1}", r"(I - h\hat H_t)\,x_t", "SGD on the quadratic, H-hat the batch mean"),
+        Step(r"\mathbb E[(I-h\hat H)^2]", r"(I-h H)^2 + h^2 c(n,B)\,\Sigma",
              "same indicator algebra as in one dimension"),
         Step("c(n,B)", c, "variance factor"),
         Step(r"\mathbb E\|x_{t+1}\|^2", r"\mathbb E\,x_t^T A\, x_t \le \lambda_{\max}(A)\,\mathbb E\|x_t\|^2",
              "sufficient condition: lambda max of A at most 1"),
         Step(r"\operatorname{vec}\mathbb E[x_{t+1}x_{t+1}^T]", r"\mathcal L\,\operatorname{vec}\mathbb E[x_tx_t^T]",
              "exact: spectral radius of L at most 1"),
-        Step(r"\lambda_{\max}(A)", r"\max\{(1-\eta a)^2,\ \eta^2 c\, s^2\}", "both parts are PSD",
+        Step(r"\lambda_{\max}(A)", r"\max\{(1-h a)^2,\ h^2 c\, s^2\}", "both parts are PSD",
              relation=">="),
     ) + one_d.steps[-4:]
     return StabilityCondition("stability", sp.Le(lam_A, 1), steps, optimizer="sgd-matrix",

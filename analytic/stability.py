@@ -1,19 +1,24 @@
 r"""Linear (dynamical) stability of gradient methods at a minimum, in closed form.
 
 Near a minimum with Hessian :math:`H` every method of
-:mod:`analytic.optimizers` is a linear recursion.  In an eigendirection of
-:math:`H` with eigenvalue :math:`\lambda` the update rule of the spec, applied
-to the gradient :math:`\nabla E(x) = \lambda x`, gives
+:mod:`analytic.optimizers` is a linear map of the iterate and its state.  In an
+eigendirection of :math:`H` with eigenvalue :math:`\lambda` the spec's own
+``step``, applied to the gradient :math:`\nabla E(x) = \lambda x`, is
+linearized exactly by the generic engine :mod:`analytic.spec_stability`
+(:func:`state_map_jacobian`, :func:`spec_characteristic_polynomial`,
+:func:`spec_stability`, :func:`spectral_radius_condition`, re-exported here,
+for any number of state variables, Adam and RMSProp included); the closed
+forms below are read off that path:
 
-* GD: :math:`x_{k+1} = (1 - \eta\lambda) x_k`, stable iff
-  :math:`0 \le \eta\lambda \le 2`, i.e. :math:`\eta \le 2/\lambda_{\max}`;
+* GD: :math:`x_{k+1} = (1 - h\lambda) x_k`, stable iff
+  :math:`0 \le h\lambda \le 2`, i.e. :math:`h \le 2/\lambda_{\max}`;
 * heavy ball / Nesterov: a two-step recursion with characteristic polynomial
   :math:`z^2 - c_1 z - c_0`; its region of stability (both roots in the open
   unit disk) is obtained by running the Schur--Cohn test *symbolically*
   (:func:`schur_cohn`) on that polynomial;
-* quasi-Newton :math:`x_{k+1} = x_k - \eta D^{-1}\nabla f`:
-  :math:`\lambda_{\max}(D^{-1}H) \le 2/\eta`;
-* a general stochastic optimizer :math:`x_{k+1} = x_k - \eta G(x_k;\xi)`:
+* quasi-Newton :math:`x_{k+1} = x_k - h D^{-1}\nabla f`:
+  :math:`\lambda_{\max}(D^{-1}H) \le 2/h`;
+* a general stochastic optimizer :math:`x_{k+1} = x_k - h G(x_k;\xi)`:
   see :func:`general_optimizer_stability`.
 
 The stochastic (SGD) conditions live in :mod:`analytic.sgd_stability`.
@@ -35,24 +40,34 @@ import sympy as sp
 from . import checks
 from .budget import with_budget
 from .errors import InputError
-from .values import as_expression, exact_value
-from .namespace import SYMPY
-from .optimizers import GD, HeavyBall, Nesterov, Optimizer
+from .values import as_expression
+from .optimizers import GD, HeavyBall, Nesterov
 from .result import Result, Step
+from .symbols import BETA, H, LAMBDA
+
+#: the generic engine, imported on first use (it builds on this module's Schur-Cohn test)
+_GENERIC = ("S_STAR", "state_map_jacobian", "spec_characteristic_polynomial", "spec_stability",
+            "spectral_radius_condition")
 
 __all__ = [
     "ETA", "LAMBDA", "LAMBDA_MAX", "BETA", "Z", "X_STEP",
     "StabilityCondition", "schur_cohn", "characteristic_polynomial",
     "gd_stability", "heavy_ball_stability", "nesterov_stability", "momentum_stability",
-    "quasi_newton_stability", "general_optimizer_stability",
+    "quasi_newton_stability", "general_optimizer_stability", *_GENERIC,
 ]
 
-ETA = sp.Symbol("eta", positive=True)
-LAMBDA = sp.Symbol("lambda", real=True)
+
+def __getattr__(name):
+    if name in _GENERIC:
+        from . import spec_stability
+        return getattr(spec_stability, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+#: the step size: the engine's h (:mod:`analytic.symbols`); LaTeX may print it as h through the notation table
+ETA = H
 LAMBDA_MAX = sp.Symbol("lambda_max", nonnegative=True)
-BETA = sp.Symbol("beta", real=True)
 Z = sp.Symbol("z")
-#: the dimensionless product eta*lambda used while solving inequalities
+#: the dimensionless product h*lambda used while solving inequalities
 X_STEP = sp.Symbol("x", real=True)
 #: seconds allowed for factoring one Schur-Cohn condition (it stays expanded beyond)
 FACTOR_SECONDS = 5.0
@@ -68,7 +83,7 @@ class StabilityCondition(Result):
 
     >>> c = gd_stability()
     >>> c.optimizer, str(c.expr)
-    ('gd', 'lambda_max <= 2/eta')
+    ('gd', 'lambda_max <= 2/h')
     """
 
     optimizer: str = ""
@@ -155,7 +170,7 @@ def _drop_even_factors(conditions):
     reduced, dropped = [], []
     for j, cond in enumerate(conditions):
         coeff, factors = sp.factor_list(cond)
-        keep = [sp.Integer(coeff)]
+        keep = [sp.Integer(1) * coeff]      # the content may be a fraction (-1/4)
         for base, power in factors:
             if power % 2 == 0 and j > 0 and _zeros_violate(base, conditions[:j]):
                 dropped.append(base)
@@ -170,54 +185,56 @@ def _zeros_violate(base, earlier) -> bool:
     for v in syms:
         sols = sp.solve(base, v)
         if sols:
-            return all(all(sp.factor(sp.cancel(c.subs(v, s))) <= 0 for c in earlier) for s in sols)
+            return all(all(_decided(sp.factor(sp.cancel(c.subs(v, s))) <= 0) for c in earlier) for s in sols)
     return False
+
+
+def _decided(relation) -> bool:
+    """True only when SymPy decides the relation is true (undecided: keep the factor, still exact)."""
+    return relation is sp.true or relation is True
 
 
 # ---------------------------------------------------------------------------
 # deterministic methods
 # ---------------------------------------------------------------------------
-def _linear_recursion(spec: Optimizer, lam=LAMBDA):
-    """Coefficients (c1, c0) of x_{k+1} = c1 x_k + c0 x_{k-1}, read from the spec."""
-    xk, xp = sp.Symbol("x_k"), sp.Symbol("x_{k-1}")
-    nxt = sp.expand(spec.update(xk, xp, lambda v: lam * v, SYMPY))
-    return sp.factor(nxt.coeff(xk)), sp.factor(nxt.coeff(xp)), nxt
+def _recurrence(poly):
+    """The scalar recursion x_{k+1} = ... that every component obeys (Cayley-Hamilton), expanded."""
+    coeffs = sp.Poly(poly, Z).all_coeffs()
+    xs = [sp.Symbol("x_k")] + [sp.Symbol(f"x_{{k-{j}}}") for j in range(1, len(coeffs) - 1)]
+    return sp.expand(-sum(c * xj for c, xj in zip(coeffs[1:], xs)))
 
 
-def characteristic_polynomial(spec: Optimizer, lam=LAMBDA) -> Result:
+def characteristic_polynomial(spec, lam=LAMBDA) -> Result:
     r"""The characteristic polynomial of the spec on :math:`E = \tfrac12\lambda x^2`.
 
-    The update rule is taken from the spec itself (``spec.update``) with the
-    gradient :math:`\lambda x`.
+    :math:`p(z) = \det(zI - J)` with :math:`J` the exact Jacobian of the spec's
+    own ``step`` at the minimum (:func:`state_map_jacobian`, any number of state
+    entries); by Cayley--Hamilton every component, the iterate included, obeys
+    the scalar recursion with this polynomial (the first step shown).
 
     >>> characteristic_polynomial(HeavyBall(ETA, BETA)).expr
-    beta + z**2 + z*(-beta + eta*lambda - 1)
+    beta + z**2 + z*(-beta + h*lambda - 1)
     """
-    if not isinstance(spec, Optimizer):
-        raise InputError("spec", spec, "must be an optimizer spec (GD, HeavyBall, Nesterov)")
-    lam = exact_value(lam, "lam", symbol={"real": True})
-    c1, c0, nxt = _linear_recursion(spec, lam)
-    if spec.steps_back == 1 and c0 == 0:
-        poly = Z - c1
-    else:
-        poly = Z**2 - c1 * Z - c0
-    poly = sp.collect(sp.expand(poly), Z)
-    steps = (Step("x_{k+1}", nxt, f"{spec.name} update with gradient lambda x"),
+    from .spec_stability import spec_characteristic_polynomial
+    poly = spec_characteristic_polynomial(spec, lam, drop=False).expr
+    name = getattr(spec, "name", type(spec).__name__)
+    steps = (Step("x_{k+1}", _recurrence(poly), f"{name} update with gradient lambda x"),
              Step("p(z)", poly, "insert geometric solutions x_k = z to the power k"))
     return Result("characteristic-polynomial", poly, steps, lhs="p(z)")
 
 
 @lru_cache(maxsize=None)
 def gd_stability() -> StabilityCondition:
-    r"""GD: multiplier :math:`1 - \eta\lambda` per eigendirection; stable iff
-    :math:`|1-\eta\lambda| \le 1`, i.e. :math:`0 \le \eta\lambda \le 2`; for
-    :math:`H \succeq 0` that is :math:`\eta \le 2/\lambda_{\max}(H)`.
+    r"""GD: multiplier :math:`1 - h\lambda` per eigendirection; stable iff
+    :math:`|1-h\lambda| \le 1`, i.e. :math:`0 \le h\lambda \le 2`; for
+    :math:`H \succeq 0` that is :math:`h \le 2/\lambda_{\max}(H)`.
 
     >>> str(gd_stability().meta["per_direction"])
-    '(0 <= eta*lambda) & (eta*lambda <= 2)'
+    '(0 <= h*lambda) & (h*lambda <= 2)'
     """
-    c1, _, nxt = _linear_recursion(GD(ETA))
-    m = sp.factor(c1)
+    from .spec_stability import state_map_jacobian
+    m = sp.factor(state_map_jacobian(GD(ETA)).expr[0, 0])
+    nxt = _recurrence(Z - m)
     x = X_STEP
     interval = sp.solve_univariate_inequality(sp.Abs(m.subs(ETA * LAMBDA, x)) <= 1, x, relational=True)
     per = interval.subs(x, ETA * LAMBDA)
@@ -225,21 +242,21 @@ def gd_stability() -> StabilityCondition:
     steps = (
         Step("x_{k+1}", nxt, "GD on E = lambda x squared / 2 (one eigendirection of H)"),
         Step("m(\\lambda)", m, "per-eigendirection multiplier"),
-        Step("|m| \\le 1", per, "solve for x = eta lambda: modulus of 1 - x at most 1", relation="iff"),
-        Step("\\lambda_{\\max}", 2 / ETA, "every eigenvalue of H, all nonnegative, lies in [0, 2/eta]", relation="<="),
+        Step("|m| \\le 1", per, "solve for x = h lambda: modulus of 1 - x at most 1", relation="iff"),
+        Step("\\lambda_{\\max}", 2 / ETA, "every eigenvalue of H, all nonnegative, lies in [0, 2/h]", relation="<="),
     )
     return StabilityCondition("stability", cond, steps, lhs="", optimizer="gd",
                               necessary=(cond,), kind="exact",
                               meta={"multiplier": m, "per_direction": per})
 
 
-def momentum_stability(spec: Optimizer, name: str) -> StabilityCondition:
+def momentum_stability(spec, name: str) -> StabilityCondition:
     r"""Stability region of a two-step method from the Schur--Cohn test.
 
     The conditions come out of :func:`schur_cohn` applied to
     :func:`characteristic_polynomial`; squared factors kept nonzero by the
     earlier conditions are removed.  ``expr`` is the conjunction
-    ``And(Delta_k > 0)`` in :math:`\eta\lambda` and :math:`\beta`.
+    ``And(Delta_k > 0)`` in :math:`h\lambda` and :math:`\beta`.
     """
     checks.text(name, "name")
     charpoly = characteristic_polynomial(spec)
@@ -259,14 +276,14 @@ def momentum_stability(spec: Optimizer, name: str) -> StabilityCondition:
 
 @lru_cache(maxsize=None)
 def heavy_ball_stability() -> StabilityCondition:
-    r"""Heavy ball :math:`x_{k+1} = x_k - \eta\lambda x_k + \beta(x_k - x_{k-1})`.
+    r"""Heavy ball :math:`x_{k+1} = x_k - h\lambda x_k + \beta(x_k - x_{k-1})`.
 
-    Schur--Cohn on :math:`z^2 - (1+\beta-\eta\lambda)z + \beta` gives
-    :math:`1-\beta^2 > 0` and :math:`\eta\lambda(2+2\beta-\eta\lambda)(1-\beta)^2 > 0`,
-    that is :math:`|\beta| < 1,\ 0 < \eta\lambda < 2(1+\beta)`.
+    Schur--Cohn on :math:`z^2 - (1+\beta-h\lambda)z + \beta` gives
+    :math:`1-\beta^2 > 0` and :math:`h\lambda(2+2\beta-h\lambda)(1-\beta)^2 > 0`,
+    that is :math:`|\beta| < 1,\ 0 < h\lambda < 2(1+\beta)`.
 
     >>> str(heavy_ball_stability().meta["explicit"])
-    '(-1 < beta) & (beta < 1) & (0 < eta*lambda) & (eta*lambda < 2*(beta + 1))'
+    '(-1 < beta) & (beta < 1) & (0 < h*lambda) & (h*lambda < 2*(beta + 1))'
     """
     res = momentum_stability(HeavyBall(ETA, BETA), "heavy-ball")
     first, second = res.meta["reduced"]
@@ -277,19 +294,19 @@ def heavy_ball_stability() -> StabilityCondition:
     lo, hi = _positive_interval(second.subs(ETA * LAMBDA, x), x, {BETA: p - 1})
     x_range = sp.And(sp.StrictLessThan(lo, ETA * LAMBDA), sp.StrictLessThan(ETA * LAMBDA, hi))
     explicit = sp.And(beta_range, x_range)
-    return _with_explicit(res, explicit, "solve Delta_1 positive for beta, then Delta_2 positive for eta lambda")
+    return _with_explicit(res, explicit, "solve Delta_1 positive for beta, then Delta_2 positive for h lambda")
 
 
 @lru_cache(maxsize=None)
 def nesterov_stability() -> StabilityCondition:
-    r"""Nesterov :math:`x_{k+1} = y_k - \eta\lambda y_k`, :math:`y_k = x_k + \beta(x_k - x_{k-1})`.
+    r"""Nesterov :math:`x_{k+1} = y_k - h\lambda y_k`, :math:`y_k = x_k + \beta(x_k - x_{k-1})`.
 
-    Schur--Cohn on :math:`z^2 - (1+\beta)(1-\eta\lambda) z + \beta(1-\eta\lambda)`.
+    Schur--Cohn on :math:`z^2 - (1+\beta)(1-h\lambda) z + \beta(1-h\lambda)`.
     For :math:`0 \le \beta < 1` the region is
-    :math:`0 < \eta\lambda < 2(1+\beta)/(1+2\beta)`.
+    :math:`0 < h\lambda < 2(1+\beta)/(1+2\beta)`.
 
     >>> str(nesterov_stability().meta["explicit"])
-    '(0 < eta*lambda) & (eta*lambda < 2*(beta + 1)/(2*beta + 1))'
+    '(0 < h*lambda) & (h*lambda < 2*(beta + 1)/(2*beta + 1))'
     """
     res = momentum_stability(Nesterov(ETA, BETA), "nesterov")
     first, second = res.meta["reduced"]
@@ -305,7 +322,7 @@ def nesterov_stability() -> StabilityCondition:
     if not ends_ok:  # pragma: no cover - would mean the derivation is wrong
         raise ArithmeticError("Delta_1 not implied on the Nesterov interval")
     explicit = sp.And(sp.StrictLessThan(lo, ETA * LAMBDA), sp.StrictLessThan(ETA * LAMBDA, hi))
-    return _with_explicit(res, explicit, "for beta in [0, 1), written q/(1+q): Delta_2 positive in eta lambda; "
+    return _with_explicit(res, explicit, "for beta in [0, 1), written q/(1+q): Delta_2 positive in h lambda; "
                           "Delta_1 holds at both ends", general=False)
 
 
@@ -318,7 +335,7 @@ def _positive_interval(product, x, sub):
     parameters.
     """
     coeff, factors = sp.factor_list(product, x)
-    roots, lead = [], sp.Integer(coeff)
+    roots, lead = [], sp.Integer(1) * coeff
     for f, power in factors:
         poly = sp.Poly(f, x)
         if poly.degree() != 1 or power != 1:
@@ -348,18 +365,18 @@ def _with_explicit(res: StabilityCondition, explicit, why: str, general: bool = 
 
 @lru_cache(maxsize=None)
 def quasi_newton_stability() -> StabilityCondition:
-    r"""Quasi-Newton :math:`x_{k+1} = x_k - \eta D^{-1}\nabla f(x_k)`, :math:`D \succ 0`, :math:`H \succeq 0`.
+    r"""Quasi-Newton :math:`x_{k+1} = x_k - h D^{-1}\nabla f(x_k)`, :math:`D \succ 0`, :math:`H \succeq 0`.
 
-    Linearized: :math:`x_{k+1} = (I - \eta D^{-1}H)x_k`.  :math:`D^{-1}H =
+    Linearized: :math:`x_{k+1} = (I - h D^{-1}H)x_k`.  :math:`D^{-1}H =
     D^{-1/2}(D^{-1/2}HD^{-1/2})D^{1/2}` is similar to a symmetric PSD matrix,
     so its eigenvalues :math:`\mu` are real and nonnegative; each gives the GD
-    multiplier :math:`1 - \eta\mu`, whence :math:`\lambda_{\max}(D^{-1}H) \le 2/\eta`.
+    multiplier :math:`1 - h\mu`, whence :math:`\lambda_{\max}(D^{-1}H) \le 2/h`.
 
     >>> str(quasi_newton_stability().expr)
-    'lambda_max <= 2/eta'
+    'lambda_max <= 2/h'
     """
     gd = gd_stability()
-    steps = (Step("x_{k+1}", r"(I - \eta D^{-1} H) x_k", "linearize at the minimum"),
+    steps = (Step("x_{k+1}", r"(I - h D^{-1} H) x_k", "linearize at the minimum"),
              Step("D^{-1}H", r"D^{-1/2}\,(D^{-1/2} H D^{-1/2})\,D^{1/2}", "similar to a symmetric PSD matrix"),
              Step(r"\mu", r"\mathrm{spec}(D^{-1}H) \subset [0, \infty)", "so the eigenvalues are real and nonnegative", relation=":"),
              ) + gd.steps[1:3] + (
@@ -371,13 +388,13 @@ def quasi_newton_stability() -> StabilityCondition:
 
 @lru_cache(maxsize=None)
 def general_optimizer_stability() -> StabilityCondition:
-    r"""Linear stability of :math:`x_{t+1} = x_t - \eta G(x_t; \xi_t)` at :math:`x^*`
+    r"""Linear stability of :math:`x_{t+1} = x_t - h G(x_t; \xi_t)` at :math:`x^*`
     with :math:`G(x^*; \xi) = 0` for every :math:`\xi` (over-parameterized case).
 
-    With :math:`A_\xi = \nabla_x G(x^*;\xi)` and :math:`B_\xi = I - \eta A_\xi`:
+    With :math:`A_\xi = \nabla_x G(x^*;\xi)` and :math:`B_\xi = I - h A_\xi`:
 
     * mean: :math:`\mathbb E x_{t+1} = \mathbb E[B_\xi]\,\mathbb E x_t`, so
-      :math:`\rho(I - \eta\,\mathbb E A_\xi) \le 1` is **necessary**;
+      :math:`\rho(I - h\,\mathbb E A_\xi) \le 1` is **necessary**;
     * second moments :math:`M_t = \mathbb E x_tx_t^T` obey :math:`M_{t+1} = \mathbb E[B_\xi M_t B_\xi^T]`,
       a linear map with matrix :math:`\mathcal L = \mathbb E[B_\xi \otimes B_\xi]`;
       :math:`\rho(\mathcal L) \le 1` is the **exact** mean-square condition
@@ -392,10 +409,10 @@ def general_optimizer_stability() -> StabilityCondition:
     """
     rho_mean, rho_L, lam_BB = sp.symbols("rho_mean rho_L lambda_max_EBtB", nonnegative=True)
     steps = (
-        Step("x_{t+1}", r"x_t - \eta A_{\xi_t}(x_t - x^*) =: x^* + B_{\xi_t}(x_t - x^*)",
+        Step("x_{t+1}", r"x_t - h A_{\xi_t}(x_t - x^*) =: x^* + B_{\xi_t}(x_t - x^*)",
              "linearize, using that G vanishes at the minimum for every xi"),
-        Step(r"\mathbb{E}x_{t+1}", r"(I - \eta\,\mathbb{E}A_\xi)\,\mathbb{E}x_t", "xi_t independent of x_t"),
-        Step(r"\rho_{\mathrm{mean}}", r"\rho(I - \eta\,\mathbb{E}A_\xi) \le 1", "necessary, by Jensen inequality for the mean",
+        Step(r"\mathbb{E}x_{t+1}", r"(I - h\,\mathbb{E}A_\xi)\,\mathbb{E}x_t", "xi_t independent of x_t"),
+        Step(r"\rho_{\mathrm{mean}}", r"\rho(I - h\,\mathbb{E}A_\xi) \le 1", "necessary, by Jensen inequality for the mean",
              relation=":"),
         Step(r"\operatorname{vec} M_{t+1}", r"\mathbb{E}[B_\xi\otimes B_\xi]\operatorname{vec}M_t",
              "second moments evolve linearly"),

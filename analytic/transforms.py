@@ -92,6 +92,10 @@ class Transform:
     def lines(self) -> tuple:
         return ()
 
+    def rewrite_line(self, line: str) -> str:
+        """A line of the chain's rule as this transform's ``wrap`` changes it (unchanged by default)."""
+        return line
+
     def hyperparameters(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
@@ -139,6 +143,8 @@ class Chain(Transform):
         out = [] if body and body[0].reads_gradient else ["u = g(x)"]
         for t in self.transforms:
             out += list(t.lines())
+        for t in reversed(self.transforms):      # as wrap: every gradient read sees the wrapped g
+            out = [t.rewrite_line(line) for line in out]
         return tuple(out)
 
     def hyperparameters(self):
@@ -321,7 +327,7 @@ class sam_gradient(Transform):
         return grad(x + rho * g), state
 
     def lines(self):
-        return ("u = g(x + rho*g(x)/norm(g(x)))" if self.normalized else "u = g(x + rho*g(x))",)
+        return ("u = g(x + rho*(g(x)/norm(g(x))))" if self.normalized else "u = g(x + rho*g(x))",)
 
     def hyperparameters(self):
         return {"rho": self.rho}
@@ -340,7 +346,15 @@ class weight_decay(Transform):
         return lambda p: grad(p) + lam * p
 
     def lines(self):
-        return ()          # a change of g itself: see the optimizer's description
+        return ()          # a change of g itself: rewrite_line writes it into every gradient read
+
+    def rewrite_line(self, line: str) -> str:
+        """``u = g(p)`` -> ``u = g(p) + weight_decay*p`` at every gradient read of a line."""
+        target, rhs = line.split(" = ", 1)
+        new = _map_gradient_calls(rhs, lambda arg: f"(g({arg}) + weight_decay*{_show(arg)})")
+        if new.startswith("(") and new != rhs and _map_gradient_calls(rhs, lambda a: "#") == "#":
+            new = new[1:-1]                     # the whole right-hand side was one read
+        return f"{target} = {new}"
 
 
 @dataclass(frozen=True)
@@ -362,6 +376,25 @@ class ema(Transform):
 
     def lines(self):
         return ("xbar = decay*xbar + (1 - decay)*(x + u)",)
+
+
+def _map_gradient_calls(text: str, f) -> str:
+    """``text`` with every call ``g(arg)`` replaced by ``f(arg)`` (innermost first)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("g(", i) and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            depth, j = 0, i + 1
+            while True:
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            out.append(f(_map_gradient_calls(text[i + 2:j], f)))
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _show(value) -> str:

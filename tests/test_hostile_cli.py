@@ -65,7 +65,8 @@ MINIMUM = {
     ("derive", "minima"): LOSS_OPTIONS | DERIVE_COMMON,
     ("derive", "modified-loss"): LOSS_OPTIONS | DERIVE_COMMON | {
         "--optimizer", "--order", "--beta", "--batches", "--noise", "--budget", "--simplify"},
-    ("derive", "stability"): DERIVE_COMMON | {"--optimizer", "--sampling"},
+    ("derive", "stability"): DERIVE_COMMON | {"--optimizer", "--sampling", "--method", "--params", "--init",
+                                              "--frozen"},
     ("derive", "mask"): DERIVE_COMMON | {"--method"},
     ("derive", "threshold"): DERIVE_COMMON | {"--tau"},
     ("derive", "jacobian-reg"): DERIVE_COMMON | {"--classes"},
@@ -132,6 +133,8 @@ def kind_of(spec: OptionSpec) -> str:
     }
     if opt == "--out":
         return "outdir" if cmd == "verify" else "outfile"
+    if spec.path == ("derive", "stability"):
+        table.update({"--method": "rule", "--init": "params", "--frozen": "params"})
     return table.get(opt, "unknown")
 
 
@@ -219,6 +222,13 @@ def baseline(spec: OptionSpec, env: Env) -> list:
             return [("--optimizer", "heavy-ball"), ("--order", "1")] + MODEL
         if q in ("gradient", "hessian", "grad-norm", "minima"):
             return list(LOSS_TEXT) if opt in ("--loss", "--vars", "--params") else list(MODEL)
+        if q == "stability" and opt in ("--method", "--init"):
+            return [("--method", "v = beta*v - h*g(x); x = x + v"), ("--params", "beta=1/2")] + \
+                ([("--init", "v=0")] if opt == "--init" else [])
+        if q == "stability" and opt == "--frozen":
+            return [("--optimizer", "rmsprop"), ("--frozen", "s=1/4")]
+        if q == "stability" and opt == "--params":
+            return [("--optimizer", "heavy-ball"), ("--params", "beta=1/2")]
         return {"jacobian-reg": [("--classes", "2")], "mask": [("--method", "gd")],
                 "threshold": [("--tau", "1/2")], "stability": [("--optimizer", "gd")]}.get(q, [])
     return []
@@ -460,7 +470,7 @@ def cases_for(spec: OptionSpec, env: Env) -> list[Case]:
     if kind == "choice":
         add(f"__import__('os').system('touch {MARK}')")
         add("")
-    elif kind in ("int", "exact", "symbolic", "lookup", "loss", "names"):
+    elif kind in ("int", "exact", "symbolic", "lookup", "loss", "names", "rule"):
         for v in general:
             if kind == "loss" and v in LOSS_CONSTANTS:
                 continue
@@ -471,6 +481,10 @@ def cases_for(spec: OptionSpec, env: Env) -> list[Case]:
             add(v)
         if kind == "names":
             for v in ("w,w", "exp", "lambda", "__class__", "w.real"):
+                add(v)
+        if kind == "rule":
+            for v in ("x = x - h*abs(g(x))", "x = x - h*g(x).__class__", "y = x; x = x - h*g(x)",
+                      "x = x - h*g(x); import os", "x = (lambda: 1)()", "x = x - h*g(x)\x00"):
                 add(v)
         if kind in ("int", "exact", "symbolic"):
             for v in in_range_spellings(good_value(spec, items), kind):

@@ -18,7 +18,7 @@ CASES = {
     "grad-norm": (LINEAR, "grad=g", [r"\|{g}\|^2"], [r"{\nabla E}"]),
     "minima": (LINEAR, "loss=L", ["{L}"], ["{E}"]),
     "modified-loss": (["--optimizer", "gd", "--order", "1", *LINEAR], r"step=\eta", [r"{\eta}"], ["{h}"]),
-    "stability": (["--optimizer", "gd"], r"step=\alpha", [r"\frac{2}{\alpha}"], [r"\eta"]),
+    "stability": (["--optimizer", "gd"], r"step=\alpha", [r"\frac{2}{\alpha}"], [r"\frac{2}{h}"]),
     "mask": (["--method", "gd"], r"s=\sigma", [r"h \sigma^{2}"], [r"h s^{2}"]),
     "threshold": ([], r"step=\alpha", [r"\alpha s_{th}^{2}"], [r"h s_{th}^{2}"]),
     "jacobian-reg": (["--classes", "3"], r"p1=\pi_1", [r"\pi_1"], ["p_{1}"]),
@@ -93,7 +93,7 @@ def test_unknown_name_is_rejected_by_every_derive_command(name, tmp_path, capsys
 
 
 @pytest.mark.parametrize("name, option", [("gradient", r"beta=\beta'"), ("modified-loss", r"sigma=\varsigma"),
-                                          ("stability", r"h=\tau"), ("jacobian-reg", r"w1=\theta")])
+                                          ("stability", r"eta=\tau"), ("jacobian-reg", r"w1=\theta")])
 def test_symbol_names_must_belong_to_the_derivation(name, option, capsys):
     code, _, err = _run(capsys, [name, *CASES[name][0], "--notation", option])
     assert code == 2 and err.count("\n") == 1
@@ -157,7 +157,7 @@ def test_document_notation_table_follows_the_command(tmp_path, capsys):
     assert main(["derive", "stability", "--optimizer", "gd", "--notation", r"step=\alpha",
                  "--document", str(renamed)]) == 0
     capsys.readouterr()
-    assert r"step size & $\eta$" in default.read_text()
+    assert r"step size & $h$" in default.read_text()
     assert r"step size & $\alpha$" in renamed.read_text()
 
 
