@@ -24,7 +24,7 @@ import sympy as sp
 
 from .values import exact_value
 
-__all__ = ["Namespace", "NUMPY", "SYMPY"]
+__all__ = ["Namespace", "NUMPY", "SYMPY", "EXACT_ARRAYS"]
 
 
 class Namespace(ABC):
@@ -134,5 +134,44 @@ class _SympyNamespace(Namespace):
         return a.applyfunc(func) if isinstance(a, sp.MatrixBase) else func(a)
 
 
+class _ExactArrayNamespace(Namespace):
+    """Exact values in NumPy object arrays of shape ``(1, d)``: the rows of :data:`NUMPY`
+    with SymPy entries, so ``sqrt(s) + eps`` broadcasts a scalar as on floats."""
+
+    name = "exact-arrays"
+    exact = True
+
+    def scalar(self, value):
+        return value if isinstance(value, sp.Basic) else exact_value(value, "hyperparameter")
+
+    def mul(self, a, b):
+        return a * b
+
+    def div(self, a, b):
+        return a / b
+
+    def sqrt(self, a):
+        return _vectorized(sp.sqrt, a)
+
+    def norm(self, a):
+        if not isinstance(a, np.ndarray):
+            return sp.Abs(a)
+        return _vectorized(sp.sqrt, np.sum(a * a, axis=1, keepdims=True))
+
+    def zeros_like(self, x):
+        return np.full(np.shape(x), sp.Integer(0), dtype=object) if isinstance(x, np.ndarray) else sp.Integer(0)
+
+    def apply(self, func, a):
+        return _vectorized(func, a)
+
+
+def _vectorized(func, a):
+    if isinstance(a, np.ndarray):
+        return np.frompyfunc(func, 1, 1)(a).astype(object)
+    return func(a)
+
+
 NUMPY = _NumpyNamespace()
 SYMPY = _SympyNamespace()
+#: exact entries in object arrays ``(1, d)`` (:mod:`analytic.slaving` runs steps on it)
+EXACT_ARRAYS = _ExactArrayNamespace()
