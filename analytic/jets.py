@@ -187,14 +187,7 @@ class LocalCalculus(_Calculus):
         cache = {}
         if any(sp.expand(coefficient(dl, self.h, 0, cache)) != 0 for dl in delta):
             raise NotLocal(delta)
-        out = []
-        for i in range(self.d):
-            terms = [self.E((i,))]
-            for n in range(1, self.order + 1):
-                for ks in itertools.combinations_with_replacement(range(self.d), n):
-                    terms.append(sp.Rational(_multinomial(ks), math.factorial(n)) * self.E((i,) + ks)
-                                 * sp.Mul(*[delta[k] for k in ks]))
-            out.append(sp.Add(*terms))
+        out = [self.shift(self.E((i,)), delta, self.order) for i in range(self.d)]
         return np.array([out], dtype=object)
 
     def at_x(self, i):
