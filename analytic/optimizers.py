@@ -21,7 +21,7 @@ for Nesterov (1983); :class:`GD` is :math:`\beta = \gamma = 0`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -32,7 +32,7 @@ from .values import exact_value
 
 __all__ = ["Optimizer", "GD", "HeavyBall", "Nesterov", "SGD", "SGDMomentum", "LabelNoise", "RMSProp",
            "Adam", "AdamW", "SAM", "WeightDecay", "EMA", "Batches", "LabelNoiseSampling",
-           "make_optimizer", "OPTIMIZERS"]
+           "make_optimizer", "OPTIMIZERS", "with_step", "with_hyperparameters"]
 
 
 def _real(argument, value, positive=False, allow_symbol=True, assumptions=None):
@@ -488,6 +488,45 @@ class EMA(Optimizer):
     @property
     def transform(self):
         return tx.chain(*self.base.transform.transforms, tx.ema(self.decay))
+
+
+def with_step(spec: Optimizer, h) -> Optimizer:
+    """The same spec with step size ``h`` (a wrapped spec's base too): the numeric copy of a
+    spec derived with a symbolic ``h``.
+
+    >>> with_step(WeightDecay("h", GD("h"), "1/2"), "1/10").base.h
+    1/10
+    """
+    if not isinstance(spec, Optimizer):
+        raise InputError("spec", spec, "must be an optimizer spec")
+    changes = {"h": h}
+    if isinstance(getattr(spec, "base", None), Optimizer):
+        changes["base"] = with_step(spec.base, h)
+    return replace(spec, **changes)
+
+
+def with_hyperparameters(spec: Optimizer, values: dict) -> Optimizer:
+    """The same spec with the hyperparameters ``values`` (name -> exact value) replaced.
+
+    >>> with_hyperparameters(SAM("h", "rho"), {"rho": "1/20"}).rho
+    1/20
+    """
+    if not isinstance(spec, Optimizer):
+        raise InputError("spec", spec, "must be an optimizer spec")
+    fields, changes = getattr(spec, "__dataclass_fields__", {}), {}
+    typed = dict(getattr(spec, "values", ()) or ()) if isinstance(getattr(spec, "values", None), tuple) else None
+    for name, value in values.items():
+        if name in fields and name not in ("values", "base"):
+            changes[name] = value
+        elif typed is not None and name in typed:
+            typed[name] = value
+        elif isinstance(getattr(spec, "base", None), Optimizer) and name in spec.base.hyperparameters():
+            changes["base"] = with_hyperparameters(changes.get("base", spec.base), {name: value})
+        else:
+            raise InputError("values", name, f"is not a hyperparameter of {spec.name}")
+    if typed is not None:
+        changes["values"] = tuple(typed.items())
+    return replace(spec, **changes)
 
 
 #: the built-in optimizers by command-line name: (class, hyperparameters it reads)

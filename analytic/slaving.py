@@ -48,7 +48,7 @@ import sympy as sp
 
 from . import checks
 from .budget import time_budget
-from .errors import ImplregError, InputError
+from .errors import BudgetExceeded, ImplregError, InputError
 from .loss import Loss
 from .jets import ConcreteCalculus, LocalCalculus, NotLocal, as_expr, coefficient
 from .namespace import EXACT_ARRAYS as NS
@@ -116,9 +116,13 @@ def slaved_field(spec, loss: Loss, order: int, *, small=(), budget: float | None
         if not isinstance(value, sp.Symbol):
             raise InputError("small", name, "must name a hyperparameter of the spec that is a symbol")
         scaled[value] = sp.Dummy(f"{name}_over_h", real=True)
+    reached = []
     try:
         with time_budget(budget, f"the slaved modified field to order {order}"):
-            return _derive(spec, loss, order, h, scaled, tuple(small))
+            return _derive(spec, loss, order, h, scaled, tuple(small), reached)
+    except BudgetExceeded as exc:
+        done = f"order {reached[-1]} was reached" if reached else "no order was reached"
+        raise BudgetExceeded(f"{exc.what} ({done})", exc.seconds) from None
     except ImplregError:
         raise
     except (TypeError, ValueError, AttributeError, ZeroDivisionError, NotImplementedError) as exc:
@@ -139,11 +143,13 @@ def _names(spec, leaves):
     return names
 
 
-def _derive(spec, loss, order, h, scaled, small):
+def _derive(spec, loss, order, h, scaled, small, reached):
     try:
-        return _Ansatz(spec, loss, h, scaled, small, LocalCalculus(loss.variables, h)).solve(order)
+        return _Ansatz(spec, loss, h, scaled, small, LocalCalculus(loss.variables, h)).solve(order, reached)
     except NotLocal:
-        return _Ansatz(spec, loss, h, scaled, small, ConcreteCalculus(loss.variables, loss.concrete)).solve(order)
+        reached.clear()
+        return _Ansatz(spec, loss, h, scaled, small, ConcreteCalculus(loss.variables, loss.concrete)).solve(order,
+                                                                                                           reached)
 
 
 class _Ansatz:
@@ -240,7 +246,7 @@ class _Ansatz:
     def tidy(self, e):
         return self.calc.tidy(e)
 
-    def solve(self, order):
+    def solve(self, order, reached):
         h, calc = self.h, self.calc
         W = [self.fixed_point()]
         calc.order = 0
@@ -271,6 +277,7 @@ class _Ansatz:
                                                     "(no unique manifold)")
             sol = dict(zip(unknowns, A.LUsolve(b)))
             F.append([self.tidy(sol[s]) for s in fj])
+            reached.append(j - 1)
             if j <= order:
                 W.append({i: [self.tidy(sol[s]) for s in wj[i]] for i in self.unknown_at})
         return self.result(order, F, W)
@@ -301,7 +308,7 @@ class _Ansatz:
             assumptions.append(", ".join(self.small) + " of order h (expanded jointly with h)")
         if self.kappas:
             assumptions.append("far into the run: c^k -> 0 for |c| < 1 (bias correction -> 1)")
-        if any(isinstance(self.leaves[i], np.ndarray) for i in self.unknown_at) and local:
+        if any(t.has(sp.Abs, sp.sign) for t in local_terms):
             assumptions.append("elementwise functions expanded where smooth (E_i != 0 under |.|)")
         steps = [Step(r"\dot x", sp.Symbol("F_0") + h * sp.Symbol("F_1"),
                       "ansatz: a modified field, each F_j a function of x", relation="="),

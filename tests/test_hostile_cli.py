@@ -56,6 +56,12 @@ MARK = "@CANARY@"
 
 LOSS_OPTIONS = {"--loss", "--vars", "--params", "--model"}
 DERIVE_COMMON = {"--format", "--document", "--notation"}
+#: the optimizer options of verify.commands.spec_args
+SPEC_OPTIONS = {"--method", "--hyper", "--init", "--small", "--beta1", "--beta2", "--eps", "--rho", "--decay",
+                "--weight-decay"}
+#: a built-in that reads each named hyperparameter (the baseline of that option)
+SPEC_READER = {"--beta1": "adam", "--beta2": "adam", "--eps": "rmsprop", "--rho": "rmsprop", "--decay": "ema",
+               "--weight-decay": "weight-decay", "--small": "sam"}
 
 #: options that must exist (subcommand path -> option strings); the walk may find more
 MINIMUM = {
@@ -64,7 +70,9 @@ MINIMUM = {
     ("derive", "grad-norm"): LOSS_OPTIONS | DERIVE_COMMON,
     ("derive", "minima"): LOSS_OPTIONS | DERIVE_COMMON,
     ("derive", "modified-loss"): LOSS_OPTIONS | DERIVE_COMMON | {
-        "--optimizer", "--order", "--beta", "--batches", "--noise", "--budget", "--simplify"},
+        "--optimizer", "--order", "--beta", "--batches", "--noise", "--budget", "--simplify"} | SPEC_OPTIONS,
+    ("check", "order"): LOSS_OPTIONS | SPEC_OPTIONS | {"--beta", "--order", "--start", "--h-max", "--steps", "--time",
+                                                       "--tolerance", "--budget", "--out", "--format"},
     ("derive", "stability"): DERIVE_COMMON | {"--optimizer", "--sampling", "--method", "--params", "--init",
                                               "--frozen"},
     ("derive", "mask"): DERIVE_COMMON | {"--method"},
@@ -135,6 +143,12 @@ def kind_of(spec: OptionSpec) -> str:
         return "outdir" if cmd == "verify" else "outfile"
     if spec.path == ("derive", "stability"):
         table.update({"--method": "rule", "--init": "params", "--frozen": "params"})
+    if spec.path in (("derive", "modified-loss"), ("check", "order")):
+        table.update({"--method": "rule", "--hyper": "params", "--init": "params", "--small": "names",
+                      **{o: "symbolic" for o in SPEC_READER if o != "--small"}})
+    if spec.path == ("check", "order"):
+        table.update({"--start": "exact", "--h-max": "exact", "--steps": "int", "--time": "exact",
+                      "--tolerance": "exact", "--out": "outdir"})
     return table.get(opt, "unknown")
 
 
@@ -147,7 +161,10 @@ MODEL = [("--model", "linear2d")]
 #: a good value per option, for the in-range spellings (underscores, non-ASCII digits)
 GOOD = {"--beta": "1/2", "--noise": "1/10", "--tau": "1/2", "--scale": "3/2", "--budget": "2.0",
         "--simplify": "0.5", "--eta": "0.1", "--order": "1", "--batches": "3", "--classes": "3",
-        "--digits": "30", "--width": "8", "--batch": "1", "--seed": "0", "--jobs": "1"}
+        "--digits": "30", "--width": "8", "--batch": "1", "--seed": "0", "--jobs": "1",
+        "--beta1": "1/2", "--beta2": "3/5", "--eps": "1/10", "--rho": "1/2", "--decay": "1/2",
+        "--weight-decay": "1/10", "--start": "1/2,1/2", "--h-max": "0.01", "--steps": "3", "--time": "1/10",
+        "--tolerance": "0.2"}
 
 SUFFIX = {"--document": ".tex", "--json": ".json"}
 
@@ -210,8 +227,24 @@ def baseline(spec: OptionSpec, env: Env) -> list:
         return [("--activation", "relu2"), ("--n", "8"), ("--width", "8")]
     if path == ("diagram",):
         return [("--eta", "0.1"), ("--batch", "1"), ("--n", "10"), ("--out", str(env.tmp / "d.png"))]
+    if path == ("check", "order"):
+        fast = [("--order", "0"), ("--steps", "3"), ("--time", "1/10"), ("--out", str(env.tmp / "order"))]
+        if opt == "--out":
+            fast = fast[:-1]
+        if opt in ("--method", "--hyper", "--init"):
+            return [("--method", "v = beta*v - h*g(x); x = x + v"), ("--hyper", "beta=1/2")] + MODEL + fast
+        if opt in SPEC_READER:
+            return [("--optimizer", SPEC_READER[opt])] + ([("--rho", "1/20")] if opt == "--small" else []) + \
+                MODEL + fast
+        if opt in ("--loss", "--vars", "--params"):
+            return [("--optimizer", "gd")] + LOSS_TEXT + fast
+        return [("--optimizer", "gd")] + MODEL + fast
     if path[0] == "derive":
         q = path[1]
+        if q == "modified-loss" and opt in ("--method", "--hyper", "--init"):
+            return [("--method", "v = beta*v - h*g(x); x = x + v"), ("--hyper", "beta=1/2"), ("--order", "0")] + MODEL
+        if q == "modified-loss" and opt in SPEC_READER:
+            return [("--optimizer", SPEC_READER[opt]), ("--order", "0")] + MODEL
         if q == "modified-loss":
             if opt in ("--loss", "--vars", "--params"):
                 return [("--optimizer", "gd"), ("--order", "1")] + LOSS_TEXT

@@ -22,7 +22,10 @@ from analytic.optimizers import make_optimizer
 
 from ..document import derivation_notation
 from .common import add_loss_arguments, exact, integer, loss_from_args, real
+from .spec_args import add_spec_arguments, small_names, spec_from_args
 
+#: the optimizers derived at tree level (loss-agnostic coefficients); every other built-in and every
+#: typed rule goes through the slaving ansatz (:mod:`verify.commands.slaved_output`)
 OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "label-noise")
 #: mini-batches per epoch the command line accepts (the coloured-tree forest grows as M^(K+1))
 MAX_BATCHES = 64
@@ -30,8 +33,7 @@ MAX_BATCHES = 64
 
 def add_arguments(parser):
     add_loss_arguments(parser)
-    g = parser.add_argument_group("optimizer")
-    g.add_argument("--optimizer", required=True, choices=OPTIMIZERS, help="the update rule")
+    g = parser.add_argument_group("series")
     g.add_argument("--order", required=True, type=integer(0, MAX_ORDER), metavar="K",
                    help=f"highest power of h in the field, 0..{MAX_ORDER}")
     g.add_argument("--beta", metavar="B", type=exact(-1, 1, low_open=True, high_open=True, symbol={"real": True}),
@@ -45,6 +47,7 @@ def add_arguments(parser):
                    help="seconds per gradient certificate / potential check, in (0, 600] (default 2)")
     g.add_argument("--simplify", type=real(0, 600), default=0.0, metavar="S",
                    help="optional simplification of each term, S seconds each, 0..600 (default 0: off)")
+    add_spec_arguments(parser)
 
 
 def _label_noise(args, loss):
@@ -70,9 +73,19 @@ def _label_noise(args, loss):
     return payload
 
 
+_SLAVED_OPTIONS = ("hyper", "init", "small", *(f"hp_{f}" for f in ("b1", "b2", "eps", "rho", "decay", "weight_decay")))
+
+
 def run(args):
     if args.order is None or args.order < 0:
         raise InputError("--order", args.order, "must be a nonnegative integer")
+    if args.method is not None or args.optimizer not in OPTIMIZERS:
+        return _slaved(args)
+    for name in _SLAVED_OPTIONS:
+        if getattr(args, name, None) is not None:
+            option = "--" + name.removeprefix("hp_").replace("_", "-").replace("b1", "beta1").replace("b2", "beta2")
+            raise InputError(option, getattr(args, name), f"does not apply to {args.optimizer} (its hyperparameters: "
+                             "--beta, --batches, --noise)")
     if args.batches is not None and args.optimizer != "sgd":
         raise InputError("--batches", args.batches, "only applies to --optimizer sgd")
     if args.beta is not None and args.optimizer not in ("heavy-ball", "nesterov"):
@@ -110,6 +123,27 @@ def run(args):
     payload["latex"] = result.derivation_latex(notation)
     payload["text"] = _text(payload)
     return payload
+
+
+def _slaved(args):
+    from .slaved_output import slaved_payload
+    for option, value in (("--batches", args.batches), ("--noise", args.noise)):
+        if value is not None:
+            raise InputError(option, value, "only applies to sgd and label-noise")
+    if args.simplify:
+        raise InputError("--simplify", args.simplify, "applies to the tree-level series (gd, heavy-ball, nesterov, sgd)")
+    loss = loss_from_args(args)
+    spec, values = spec_from_args(args, H)
+    small = small_names(args)
+    if values:
+        raise InputError("--small", ", ".join(values), "a small hyperparameter stays a symbol here (its order in h "
+                                                         "is what is expanded); give no value for it")
+    taken = {v.name for v in loss.variables} | set(loss.params)
+    clash = sorted(taken & {k for k in spec.hyperparameters()})
+    if clash:
+        raise InputError("--vars" if clash[0] in {v.name for v in loss.variables} else "--params", clash[0],
+                         "is also a hyperparameter of the method; give it a name of its own")
+    return slaved_payload(args, spec, loss, args.order, small, args.optimizer or "typed method", args.budget)
 
 
 def _text(payload) -> str:
