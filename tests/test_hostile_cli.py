@@ -140,14 +140,14 @@ def kind_of(spec: OptionSpec) -> str:
         "--assets": "outdir",
     }
     if opt == "--out":
-        return "outdir" if cmd == "verify" else "outfile"
+        return "outdir" if cmd in ("verify", "check") else "outfile"
     if spec.path == ("derive", "stability"):
         table.update({"--method": "rule", "--init": "params", "--frozen": "params"})
     if spec.path in (("derive", "modified-loss"), ("check", "order")):
         table.update({"--method": "rule", "--hyper": "params", "--init": "params", "--small": "names",
                       **{o: "symbolic" for o in SPEC_READER if o != "--small"}})
     if spec.path == ("check", "order"):
-        table.update({"--start": "exact", "--h-max": "exact", "--steps": "int", "--time": "exact",
+        table.update({"--start": "free", "--h-max": "exact", "--steps": "int", "--time": "exact",
                       "--tolerance": "exact", "--out": "outdir"})
     return table.get(opt, "unknown")
 
@@ -163,7 +163,7 @@ GOOD = {"--beta": "1/2", "--noise": "1/10", "--tau": "1/2", "--scale": "3/2", "-
         "--simplify": "0.5", "--eta": "0.1", "--order": "1", "--batches": "3", "--classes": "3",
         "--digits": "30", "--width": "8", "--batch": "1", "--seed": "0", "--jobs": "1",
         "--beta1": "1/2", "--beta2": "3/5", "--eps": "1/10", "--rho": "1/2", "--decay": "1/2",
-        "--weight-decay": "1/10", "--start": "1/2,1/2", "--h-max": "0.01", "--steps": "3", "--time": "1/10",
+        "--weight-decay": "1/10", "--h-max": "0.01", "--steps": "3", "--time": "1/10",
         "--tolerance": "0.2"}
 
 SUFFIX = {"--document": ".tex", "--json": ".json"}
@@ -233,11 +233,14 @@ def baseline(spec: OptionSpec, env: Env) -> list:
             fast = fast[:-1]
         if opt in ("--method", "--hyper", "--init"):
             return [("--method", "v = beta*v - h*g(x); x = x + v"), ("--hyper", "beta=1/2")] + MODEL + fast
-        if opt in SPEC_READER:
-            return [("--optimizer", SPEC_READER[opt])] + ([("--rho", "1/20")] if opt == "--small" else []) + \
-                MODEL + fast
+        if opt in SPEC_READER:          # hyperparameters in the regime of the expansion (h << 1 - beta)
+            name = SPEC_READER[opt]
+            hyper = {"adam": [("--beta1", "1/2"), ("--beta2", "3/5"), ("--eps", "1/10")],
+                     "rmsprop": [("--rho", "1/2"), ("--eps", "1/2"), ("--start", "1,1/2")],
+                     "sam": [("--rho", "1/20")]}.get(name, [])
+            return [("--optimizer", name)] + hyper + MODEL + fast
         if opt in ("--loss", "--vars", "--params"):
-            return [("--optimizer", "gd")] + LOSS_TEXT + fast
+            return [("--optimizer", "gd"), ("--start", "1")] + LOSS_TEXT + fast
         return [("--optimizer", "gd")] + MODEL + fast
     if path[0] == "derive":
         q = path[1]

@@ -67,9 +67,12 @@ def _start(args, loss):
         raise InputError("--start", args.start, f"give {d} numbers, one per variable ({', '.join(v.name for v in loss.variables)})")
     out = []
     for i, p in enumerate(parts):
-        v = exact_value(p, f"--start[{i}]")
+        try:
+            v = exact_value(p, f"--start[{i}]")
+        except InputError as exc:
+            raise InputError("--start", args.start, f"entry {i} ({p!r}): {exc.reason}") from None
         if not v.is_number:
-            raise InputError(f"--start[{i}]", p, "must be a number")
+            raise InputError("--start", args.start, f"entry {i} ({p!r}) must be a number")
         out.append(float(v))
     return out
 

@@ -65,6 +65,10 @@ def hyperparameters(args) -> dict:
 def small_names(args) -> tuple:
     text = getattr(args, "small", None) or ""
     names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if getattr(args, "small", None) is not None and not names:
+        raise InputError("--small", text, "give the names of hyperparameters of order h, e.g. rho")
+    if len(set(names)) != len(names):
+        raise InputError("--small", text, "names a hyperparameter twice")
     for n in names:
         if not n.isidentifier():
             raise InputError("--small", text, f"{n!r} is not a hyperparameter name")
@@ -74,18 +78,35 @@ def small_names(args) -> tuple:
 def spec_from_args(args, h, *, symbolic_small=True):
     """The spec of ``--optimizer``/``--method`` with step size ``h``; hyperparameters named in
     ``--small`` become symbols (their given values are returned apart, ``(spec, small_values)``)."""
-    from analytic.method import parse_method
-    from analytic.optimizers import make_optimizer
     hyper = hyperparameters(args)
     small = small_names(args)
+    try:
+        spec, values = _build(args, h, hyper, small, symbolic_small)
+    except InputError as exc:
+        culprit = [n for n in small if n == str(exc.value) or f"[{n}]" in exc.argument or repr(n) in exc.reason]
+        if culprit and exc.argument != "--small":
+            raise InputError("--small", args.small, f"{culprit[0]!r}: {exc.reason}") from None
+        raise
+    return spec, values
+
+
+def _build(args, h, hyper, small, symbolic_small):
+    from analytic.method import parse_method
+    from analytic.optimizers import make_optimizer
     values = {}
     for n in small:
         if n in hyper and not isinstance(hyper[n], sp.Symbol):
             values[n] = hyper[n]
         hyper[n] = sp.Symbol(n, positive=True) if symbolic_small else hyper.get(n)
     if args.method is not None:
-        spec = parse_method(args.method, hyper, init=args.init, argument="--method",
-                            params_argument="--hyper", init_argument="--init")
+        try:
+            spec = parse_method(args.method, hyper, init=args.init, argument="--method",
+                                params_argument="--hyper", init_argument="--init")
+        except InputError as exc:
+            if exc.argument != "--hyper":
+                raise
+            raise InputError("--hyper", getattr(args, "hyper", None) or ", ".join(hyper),
+                             f"{exc.value!r} {exc.reason}") from None
     else:
         if args.init is not None:
             raise InputError("--init", args.init, "only applies to --method")
