@@ -5,7 +5,8 @@
 10^4 starts x 10^4 steps (``--small``: 2000 x 2000), h = 0.1, beta = 0.9,
 x_{-1} = x_0, only the final iterate kept.  Compares, in one run:
 
-* implreg's ``simulate`` with the compiled gradient (``record_every=None``);
+* implreg's ``simulate`` with the compiled gradient (``record_every=None``), in one process
+  and with ``workers=2`` (the starts split over two forked processes);
 * a plain NumPy loop over the steps, vectorized over the starts, with the
   hand-written gradient (a new array per operation);
 * a plain Python loop over starts and steps (run on a subset of starts and
@@ -147,7 +148,11 @@ def main(argv=None):
     def implreg(W):
         return simulate(spec, grad, W, steps, record_every=None).check().final
 
-    candidates = {"implreg simulate": implreg, "NumPy loop (hand gradient)": lambda W: numpy_loop(W, steps)}
+    def implreg_workers(W):
+        return simulate(spec, grad, W, steps, record_every=None, workers=2).check().final
+
+    candidates = {"implreg simulate": implreg, "implreg simulate, workers=2 (forked)": implreg_workers,
+                  "NumPy loop (hand gradient)": lambda W: numpy_loop(W, steps)}
     notes = []
     nb = numba_candidate()
     if nb is None:
@@ -186,6 +191,11 @@ def main(argv=None):
     print(f"heavy ball (h={H}, beta={BETA}) on sigmoid2d, {n} starts x {steps} steps, best of {args.repeats}, "
           f"numpy {np.__version__}")
     print_rates(rate, "implreg simulate", "steps/s", notes, width=62)
+    numba_name = next((name for name in rate if name.startswith("numba")), None)
+    if numba_name is not None:
+        ratio = max(rate["implreg simulate"], rate["implreg simulate, workers=2 (forked)"]) / rate[numba_name]
+        print(f"target: implreg (best of 1 process and 2 workers) >= 2x {numba_name}: "
+              f"{ratio:.2f}x, {'met' if ratio >= 2 else 'NOT met'}")
     # Adam drifts chaotically after many steps near its minima (sign-descent-like oscillation),
     # so its iterates are compared over a horizon where float64 rounding has not grown
     adam_table(W0, min(steps, 1000), grad, args.repeats)

@@ -405,16 +405,17 @@ def generate_kernel(exprs: Sequence, variables: Sequence[sp.Symbol], chunk: int 
     d, nb = len(variables), gen.count
     buffers = ", ".join([f"x{i}" for i in range(d)] + [f"b{i}" for i in range(nb)])
     outs = ", ".join(f"o{j}" for j in range(k))
-    body = "\n".join("        " + line for line in gen.lines) or "        pass"
-    src = f'''def kernel(X, out, work=None):
+    body = "\n".join("    " + line for line in gen.lines) or "    pass"
+    src = f'''def body({buffers}{", " if buffers else ""}{outs}):
+{body}
+
+
+def kernel(X, out, work=None):
     n = X.shape[0]
     size = n if n <= {2 * chunk} else {chunk}
     if work is None or len(work) != {d + nb} or work[0].shape[0] != size:
         work = [np.empty(size) for _ in range({d + nb})]
     contiguous_columns = X.strides[0] == X.itemsize
-
-    def body({buffers}{", " if buffers else ""}{outs}):
-{body}
 
     for start in range(0, n, size):
         stop = min(start + size, n)
@@ -434,6 +435,10 @@ def generate_kernel(exprs: Sequence, variables: Sequence[sp.Symbol], chunk: int 
     kernel = namespace["kernel"]
     kernel.buffers = d + nb
     kernel.chunk = chunk
+    # one chunk's arithmetic, body(x_0..x_{d-1}, b_0..b_{nb-1}, o_0..o_{k-1}) on 1-d columns,
+    # for callers that keep their own column views (numeric.stepper)
+    kernel.body = namespace["body"]
+    kernel.inputs, kernel.outputs = d, k
     return kernel, src
 
 

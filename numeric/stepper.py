@@ -26,7 +26,6 @@ and the driver steps generically.
 """
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,9 +90,6 @@ class _Node:
         raise _Untraceable("the rule branches on an array value")
 
 
-_UFUNC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
-_PYOP = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-         "pow": operator.pow}
 
 
 class _Tape(Namespace):
@@ -217,123 +213,118 @@ class CompiledStep:
         n = x.shape[0]
         leaves = []
         _flatten(state, leaves)
-        bufs, kernel, work = self._workspace(n)
+        bufs, loop = self._workspace(n)
         for i, v in zip(self.inputs, [x] + leaves):
             if i in self.scalars:
                 bufs[i] = v
             else:
                 np.copyto(bufs[i], v)
-        plan = self._plan()
-        for _ in range(steps):
-            for op in plan:
-                op(bufs, kernel, work)
+        loop(bufs, steps)
         out = [bufs[i] if i in self.scalars else np.array(bufs[i], order="C") for i in self.inputs]
         return out[0], _unflatten(self.structure, out[1:])
 
     def _workspace(self, n):
-        """Buffers and the gradient kernel's workspace for ``n`` starts (kept for the next block)."""
+        """Buffers and the generated step loop for ``n`` starts (kept for the next block)."""
         cache = self.__dict__.setdefault("_spaces", {})
         if n not in cache:
             cache.clear()
-            kernel = getattr(self.grad, "kernel", None)
-            work = None
-            if kernel is not None and getattr(self.grad, "shape", None) == (self.d,) \
-                    and len(self.grad.variables) == self.d:
-                from .kernel import make_workspace
-                work = make_workspace(kernel, n)
-            cache[n] = (self._buffers(n), kernel, work)
+            bufs = [None if i in self.scalars else np.empty((n, 1 if i in self.narrow else self.d), order="F")
+                    for i in range(self.count)]
+            cache[n] = (bufs, self._loop(bufs, n))
         return cache[n]
 
-    def _buffers(self, n):
-        return [None if i in self.scalars else np.empty((n, 1 if i in self.narrow else self.d), order="F")
-                for i in range(self.count)]
-
-    def _plan(self):
-        """The ops as closures over buffer indices, outputs aliased onto dead inputs."""
-        if getattr(self, "_cached", None) is not None:
-            return self._cached
-        alias = {}                          # output node -> the input buffer it is written into
-        last_read = {}
+    def _layout(self):
+        """Which buffer each op writes: an output is aliased onto an input that is dead
+        after the op producing it (an elementwise ufunc may read and write one buffer; a
+        gradient kernel may not); the other outputs are copied back after the step."""
+        alias, last_read, copies = {}, {}, []
         for t, op in enumerate(self.ops):
             for p in op[2:]:
                 if isinstance(p, tuple) and p[0] == "node":
                     last_read[p[1]] = t
         producer = {op[1]: t for t, op in enumerate(self.ops)}
-        copies = []
         for i_in, i_out in zip(self.inputs, self.outputs):
             if i_out == i_in:
                 continue                    # passed through unchanged
             t = producer.get(i_out)
-            # written straight into the input's buffer when the input is dead after that op
-            # (an elementwise ufunc may read and write one buffer; a gradient kernel may not)
             if t is not None and i_out not in self.inputs and i_out not in alias \
                     and self.ops[t][0] in ("bin", "un", "sbin") and last_read.get(i_in, -1) <= t:
                 alias[i_out] = i_in
             else:
                 copies.append((i_in, i_out))
+        return alias, copies
 
-        def where(i):
-            return alias.get(i, i)
+    def _loop(self, bufs, n):
+        """``loop(B, steps)``: the step as straight-line ufunc calls on local names.
 
-        plan = []
-        for op in self.ops:
-            kind, out = op[0], where(op[1])
+        The source names only buffers (``b<i>``), ufuncs and bound constants (``c<j>``);
+        every value it reads is bound in its namespace, none is spelled in the text.  The
+        calls are the tape's, in its order, so the iterates are those of the generic step
+        bit for bit.
+        """
+        alias, copies = self._layout()
+        where = lambda i: alias.get(i, i)       # noqa: E731
+        env = {"np": np, "_add": np.add, "_sub": np.subtract, "_mul": np.multiply, "_div": np.divide,
+               "_neg": np.negative, "_sqrt": np.sqrt, "_copyto": np.copyto}
+        ufunc = {"add": "_add", "sub": "_sub", "mul": "_mul", "div": "_div"}
+        pyop = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+        unary = {"neg": "_neg", "sqrt": "_sqrt"}
+
+        constants = []
+
+        def operand(p):
+            if p[0] == "node":
+                return f"b{where(p[1])}"
+            constants.append(p[1])
+            env[f"c{len(constants) - 1}"] = p[1]
+            return f"c{len(constants) - 1}"
+
+        lines = []
+        for t, op in enumerate(self.ops):
+            kind, out = op[0], f"b{where(op[1])}"
             if kind == "bin":
-                f = _UFUNC[op[2]]
-                a, b = op[3], op[4]
-                plan.append(_binary(f, out, a[0] == "node", where(a[1]) if a[0] == "node" else a[1],
-                                    b[0] == "node", where(b[1]) if b[0] == "node" else b[1]))
+                a, b = operand(op[3]), operand(op[4])
+                if op[3][0] != "node" and op[4][0] != "node":
+                    raise _Untraceable("an operation on two constants")
+                lines.append(f"{ufunc[op[2]]}({a}, {b}, out={out})")
             elif kind == "sbin":
-                f = _PYOP[op[2]]
-                a, b = op[3], op[4]
-                plan.append(_scalar_op(f, out, a[0] == "node", where(a[1]) if a[0] == "node" else a[1],
-                                       b[0] == "node", where(b[1]) if b[0] == "node" else b[1]))
+                lines.append(f"{out} = {operand(op[3])} {pyop[op[2]]} {operand(op[4])}")
             elif kind == "un":
-                src = where(op[3][1])
-                f = {"neg": np.negative, "sqrt": np.sqrt}[op[2]]
-                plan.append(lambda B, k, w, f=f, o=out, s=src: f(B[s], out=B[o]))
+                lines.append(f"{unary[op[2]]}({operand(op[3])}, out={out})")
             elif kind == "norm":
-                src = where(op[2][1])
-                plan.append(lambda B, k, w, o=out, s=src: np.sqrt(np.sum(B[s] * B[s], axis=1, keepdims=True),
-                                                                   out=B[o]))
+                a = operand(op[2])
+                lines.append(f"_sqrt(np.sum({a} * {a}, axis=1, keepdims=True), out={out})")
             elif kind == "zeros":
-                plan.append(lambda B, k, w, o=out: B[o].fill(0.0))
+                lines.append(f"{out}.fill(0.0)")
             elif kind == "grad":
-                src = where(op[2][1])
-                plan.append(self._grad_op(out, src))
+                lines.append(self._grad_call(env, t, bufs, where(op[2][1]), where(op[1]), n))
         for i_in, i_out in copies:
-            if i_in in self.scalars:
-                plan.append(lambda B, k, w, a=i_in, b=where(i_out): B.__setitem__(a, B[b]))
-            else:
-                plan.append(lambda B, k, w, a=i_in, b=where(i_out): np.copyto(B[a], B[b]))
-        self._cached = plan
-        return plan
+            lines.append(f"b{i_in} = b{where(i_out)}" if i_in in self.scalars
+                         else f"_copyto(b{i_in}, b{where(i_out)})")
+        names = ", ".join(f"b{i}" for i in range(self.count)) + ","
+        back = "".join(f"\n    B[{i}] = b{i}" for i in sorted(self.scalars))
+        src = (f"def loop(B, steps):\n    {names} = B\n    for _ in range(steps):\n"
+               + "".join(f"        {line}\n" for line in lines or ["pass"]) + back + "\n")
+        exec(compile(src, "<implreg step>", "exec"), env)  # noqa: S102 (generated from the traced tape)
+        self.source = src
+        return env["loop"]
 
-    def _grad_op(self, out, src):
-        grad = self.grad
-
-        def op(B, kernel, work):
-            if work is not None:
-                kernel(B[src], B[out], work)
-            else:
-                B[out][...] = grad(B[src])
-        return op
-
-
-def _scalar_op(f, out, a_node, a, b_node, b):
-    def op(B, k, w):
-        B[out] = f(B[a] if a_node else a, B[b] if b_node else b)
-    return op
-
-
-def _binary(f, out, a_node, a, b_node, b):
-    if a_node and b_node:
-        return lambda B, k, w: f(B[a], B[b], out=B[out])
-    if a_node:
-        return lambda B, k, w: f(B[a], b, out=B[out])
-    if b_node:
-        return lambda B, k, w: f(a, B[b], out=B[out])
-    raise _Untraceable("an operation on two constants")
+    def _grad_call(self, env, t, bufs, src, out, n):
+        """The gradient read of op ``t`` from buffer ``src`` into ``out``: a compiled kernel's
+        body on column views (one chunk), the whole kernel, or the plain callable."""
+        kernel = getattr(self.grad, "kernel", None)
+        if kernel is None or getattr(self.grad, "shape", None) != (self.d,) or len(self.grad.variables) != self.d:
+            env[f"_g{t}"] = self.grad
+            return f"b{out}[...] = _g{t}(b{src})"
+        from .kernel import make_workspace
+        work = make_workspace(kernel, n)
+        if getattr(kernel, "body", None) is not None and len(work[0]) == n:
+            columns = [bufs[src][:, i] for i in range(self.d)]
+            env[f"_k{t}"], env[f"_a{t}"] = kernel.body, (*columns, *work[self.d:],
+                                                         *[bufs[out][:, j] for j in range(self.d)])
+            return f"_k{t}(*_a{t})"
+        env[f"_k{t}"], env[f"_w{t}"] = kernel, work
+        return f"_k{t}(b{src}, b{out}, _w{t})"
 
 
 def compile_step(optimizer, grad, d: int):

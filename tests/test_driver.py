@@ -137,3 +137,52 @@ def test_label_noise_draws_are_seeded_and_standard_normal():
 def test_symbolic_hyperparameters_are_refused():
     with pytest.raises(InputError, match="numbers to simulate"):
         run(O.HeavyBall("h", "1/2"), GRAD, X0, 3)
+
+
+WORKER_SPECS = [O.HeavyBall(0.1, 0.9), O.Adam(0.01), O.SAM(0.1, 0.05, normalized=True),
+                O.EMA(0.1, O.HeavyBall(0.1, 0.5), 0.9), O.Nesterov(2.5, 0.9)]
+
+
+@pytest.mark.parametrize("opt", WORKER_SPECS, ids=lambda o: repr(o)[:40])
+def test_workers_give_the_one_process_result_bit_for_bit(opt):
+    # Nesterov with h = 2.5 diverges from some starts: the steps and the frozen iterates must agree too
+    x0 = np.concatenate([X0, 3 * X0])
+    one = run(opt, GRAD, x0, 120, record_every=11)
+    for workers in (2, 3):
+        split = run(opt, GRAD, x0, 120, record_every=11, workers=workers)
+        assert np.array_equal(one.xs, split.xs) and np.array_equal(one.steps, split.steps)
+        assert np.array_equal(one.diverged_at, split.diverged_at)
+        a, b = [], []
+        _leaves = lambda s, out: [_leaves(t, out) for t in s] if isinstance(s, tuple) else out.append(s)  # noqa: E731
+        _leaves(one.state, a), _leaves(split.state, b)
+        assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
+    if isinstance(opt, O.Nesterov):
+        assert one.diverged.any() and not one.diverged.all()
+
+
+def test_workers_are_checked_and_refused_for_a_stochastic_spec():
+    for bad in (0, -1, True, 2.5, "2", 257):
+        with pytest.raises(InputError, match="'workers'"):
+            run(O.GD(0.1), GRAD, X0, 3, workers=bad)
+    g = batch_mean([lambda x: x - 1.0, lambda x: x + 1.0])
+    with pytest.raises(InputError, match="'workers'.*stochastic"):
+        run(O.SGD(0.1, 2), g, np.zeros((4, 1)), 3, seed=0, n_samples=2, workers=2)
+
+
+def test_an_error_in_a_worker_reaches_the_caller():
+    def grad(x):
+        if (x > 50).any():
+            raise ValueError("gradient undefined beyond 50")
+        return 2 * x
+    x0 = np.array([[1.0], [2.0], [60.0], [70.0]])          # the bad starts are in the second half
+    with pytest.raises(ValueError, match="undefined beyond 50"):
+        run(O.GD(0.1), grad, x0, 3, workers=2)
+
+
+def test_compiled_step_over_many_chunks_is_the_generic_step():
+    # more starts than one kernel chunk: the step calls the whole chunked kernel
+    from numeric.kernel import CHUNK
+    x0 = np.random.default_rng(5).uniform(-2, 2, (2 * CHUNK + 7, 2))
+    a = run(O.HeavyBall(0.1, 0.9), GRAD, x0, 40, record_every=None, compiled=False)
+    b = run(O.HeavyBall(0.1, 0.9), GRAD, x0, 40, record_every=None)
+    assert np.array_equal(a.xs, b.xs)

@@ -399,6 +399,11 @@ ALLOWED = {
         "runs source the kernel generator printed from a SymPy tree",
     ("numeric/kernel.py", "generate_kernel", "compile"):
         "compiles source the kernel generator printed from a SymPy tree",
+    ("numeric/stepper.py", "CompiledStep._loop", "exec"):
+        "runs the step loop printed from the traced tape: only buffer, ufunc and operator names "
+        "from fixed tables; every constant is bound in the namespace, none is spelled in the text",
+    ("numeric/stepper.py", "CompiledStep._loop", "compile"):
+        "compiles that step loop",
 }
 
 _SYMPY_MODULES = {"sp", "sympy"}
