@@ -12,6 +12,7 @@ Vilmart, Found. Comput. Math. 10 (2010).
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 from functools import lru_cache
 from typing import Mapping
@@ -24,7 +25,7 @@ from . import symbols as _SYMBOLS
 from .method_series import series_form
 from .optimizers import GD, Optimizer
 from .values import exact_value
-from .trees import RootedTree, partitions, recolor, splittings, trees_of_order
+from .trees import RootedTree, partition_weights, partitions, recolor, splittings, trees_of_order
 
 __all__ = ["H", "MAX_ORDER", "MAX_SGD_TREES", "tree_coefficients", "sgd_tree_coefficients",
            "momentum_parameters", "check_order"]
@@ -32,7 +33,7 @@ __all__ = ["H", "MAX_ORDER", "MAX_SGD_TREES", "tree_coefficients", "sgd_tree_coe
 #: the step-size symbol used in every modified field
 H = _SYMBOLS.H
 #: largest order accepted
-MAX_ORDER = 8
+MAX_ORDER = 10
 #: bound on the number of coloured trees for SGD (m colours grow like m^(K+1))
 MAX_SGD_TREES = 4000
 
@@ -60,13 +61,14 @@ def _flow_coefficient(t: RootedTree, b: Mapping, sign: int, scale=1, skip_trivia
     or a polynomial-domain element for speed)."""
     one = sp.Integer(1) if one is None else one
     total = one * 0
-    for forest, skel in partitions(t):
-        if skip_trivial and len(forest) == 1:
+    n = math.factorial(t.order)
+    for piece, others, u in partition_weights(t):     # partitions grouped by their pieces
+        if skip_trivial and not others:
             continue
-        prod = one * (sign * scale) ** len(forest)
-        for s in forest:
+        prod = one * (sign * scale) ** (1 + len(others)) * b[piece]
+        for s in others:
             prod = prod * b[s]
-        total += prod / skel.density if isinstance(one, sp.Basic) else prod * (one / skel.density)
+        total += prod * sp.Rational(u, n) if isinstance(one, sp.Basic) else prod * (one * u / n)
     return total
 
 
@@ -74,28 +76,51 @@ class _Laurent:
     """Laurent polynomial in ``delta = 1 - beta`` with rational coefficients.
 
     Every momentum coefficient has the form :math:`P(\beta)/(1-\beta)^k`, so this
-    ring holds them all with no gcd work (a fraction field is ~100x slower)."""
+    ring holds them all with no gcd work on polynomials (a fraction field is ~100x
+    slower).  The coefficients are kept as integers ``c`` over one positive common
+    denominator ``d``, reduced and without zeros, so each value has one representation.
 
-    __slots__ = ("c",)
+    >>> v = (_Laurent.const(1) - _Laurent.const(1).shift(1)) * Fraction(1, 2)   # beta/2
+    >>> v.c, v.d
+    ({0: 1, 1: -1}, 2)
+    >>> (v.shift(-1) * v).to_sympy(sp.Symbol("beta"))
+    (beta**2/(1 - beta))/4
+    """
 
-    def __init__(self, c):
-        self.c = {k: v for k, v in c.items() if v}
+    __slots__ = ("c", "d")
+
+    def __init__(self, c, d=1):
+        c = {k: v for k, v in c.items() if v}
+        g = math.gcd(d, *c.values()) if c else d
+        if g != 1:
+            c = {k: v // g for k, v in c.items()}
+            d //= g
+        self.c, self.d = c, d
 
     @staticmethod
     def const(v):
-        return _Laurent({0: Fraction(v)})
+        v = Fraction(v)
+        return _Laurent({0: v.numerator}, v.denominator)
 
     def __add__(self, o):
         o = o if isinstance(o, _Laurent) else _Laurent.const(o)
-        out = dict(self.c)
+        d1, d2 = self.d, o.d
+        if d1 == d2:
+            out = dict(self.c)
+            for k, v in o.c.items():
+                out[k] = out.get(k, 0) + v
+            return _Laurent(out, d1)
+        d = d1 // math.gcd(d1, d2) * d2
+        s1, s2 = d // d1, d // d2
+        out = {k: v * s1 for k, v in self.c.items()}
         for k, v in o.c.items():
-            out[k] = out.get(k, 0) + v
-        return _Laurent(out)
+            out[k] = out.get(k, 0) + v * s2
+        return _Laurent(out, d)
 
     __radd__ = __add__
 
     def __neg__(self):
-        return _Laurent({k: -v for k, v in self.c.items()})
+        return _Laurent({k: -v for k, v in self.c.items()}, self.d)
 
     def __sub__(self, o):
         return self + (-(o if isinstance(o, _Laurent) else _Laurent.const(o)))
@@ -103,58 +128,108 @@ class _Laurent:
     def __mul__(self, o):
         if not isinstance(o, _Laurent):
             o = Fraction(o)
-            return _Laurent({k: v * o for k, v in self.c.items()})
+            return _Laurent({k: v * o.numerator for k, v in self.c.items()}, self.d * o.denominator)
         out: dict = {}
         for k1, v1 in self.c.items():
             for k2, v2 in o.c.items():
                 out[k1 + k2] = out.get(k1 + k2, 0) + v1 * v2
-        return _Laurent(out)
+        return _Laurent(out, self.d * o.d)
 
     __rmul__ = __mul__
 
+    @staticmethod
+    def combination(terms):
+        """``sum(u * v for v, u in terms)`` (integers ``u``) with one reduction."""
+        d = 1
+        for v, _ in terms:
+            d = d // math.gcd(d, v.d) * v.d
+        out: dict = {}
+        for v, u in terms:
+            s = d // v.d * u
+            for k, x in v.c.items():
+                out[k] = out.get(k, 0) + x * s
+        return _Laurent(out, d)
+
     def shift(self, k):
         """Multiply by ``delta**k``."""
-        return _Laurent({e + k: v for e, v in self.c.items()})
+        return _Laurent({e + k: v for e, v in self.c.items()}, self.d)
 
-    def to_sympy(self, beta, factor=1):
-        """``factor * self`` as ``P(beta) / (1 - beta)**k`` with ``P`` expanded."""
+    def to_sympy(self, beta):
+        """``self`` as ``c * P(beta) / (1 - beta)**k``: ``P`` expanded, primitive, with a
+        positive leading coefficient."""
         if not self.c:
             return sp.Integer(0)
         low = min(min(self.c), 0)
-        num = sp.Poly(0, beta)
-        one_minus = sp.Poly(1 - beta, beta)
+        num = [0] * (max(self.c) - low + 1)          # sum_k c_k (1 - beta)**(k - low), by powers
         for k, v in self.c.items():
-            num += one_minus ** (k - low) * sp.Rational(v.numerator, v.denominator)
-        num = num * _exact(factor)
-        den, num = num.clear_denoms(convert=True)
-        content, prim = num.primitive()
-        content = sp.Rational(content, den)
-        lead = prim.LC()
-        if lead < 0:
-            content, prim = -content, -prim
-        return _keep(content, prim.as_expr() / (1 - beta) ** (-low))
+            j = k - low
+            for i in range(j + 1):
+                num[i] += v * math.comb(j, i) if i % 2 == 0 else -v * math.comb(j, i)
+        while not num[-1]:
+            num.pop()
+        g = math.gcd(*num)
+        if num[-1] < 0:
+            g = -g
+        prim = sp.Poly.from_list([v // g for v in reversed(num)], beta, domain=sp.ZZ)
+        return _keep(sp.Rational(g, self.d), prim.as_expr() / (1 - beta) ** (-low))
+
+
+def _fraction_combination(terms):
+    """``sum(u * v for v, u in terms)`` over ``Fraction`` values ``v`` and integers ``u``."""
+    d = 1
+    for v, _ in terms:
+        d = d // math.gcd(d, v.denominator) * v.denominator
+    return Fraction(sum(v.numerator * (d // v.denominator) * u for v, u in terms), d)
 
 
 def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int):
-    """The matching recursion, in ``_Laurent`` (symbolic beta) or exact numbers."""
+    """The matching recursion, in ``_Laurent`` (symbolic beta), ``Fraction`` (rational
+    beta) or SymPy numbers (other numeric beta)."""
+    exact = not beta_is_symbol and _exact(beta).is_Rational and _exact(beta) != 1
     if beta_is_symbol:
         one = _Laurent.const(1)
         kb = one - one.shift(1)                      # beta = 1 - delta
         kg = kb if gamma_is_beta else one * 0
         divide = lambda v: v.shift(-1)               # / (1 - beta) = / delta
-        over = lambda v, n: v * Fraction(1, n)
         is_zero = lambda v: not v.c
+        combination = _Laurent.combination
+    elif exact:
+        one = Fraction(1)
+        kb = Fraction(_exact(beta).p, _exact(beta).q)
+        kg = kb if gamma_is_beta else Fraction(0)
+        divide = lambda v: v / (1 - kb)
+        is_zero = lambda v: v == 0
+        combination = _fraction_combination
     else:
         one = sp.Integer(1)
         kb = _exact(beta)
         kg = kb if gamma_is_beta else sp.Integer(0)
         divide = lambda v: v / (1 - kb)
-        over = lambda v, n: v / n
         is_zero = lambda v: v == 0
     momentum = not (is_zero(kb) and is_zero(kg))
     b: dict = {}
     a_minus: dict = {}
     eqs: list = []
+    products: dict = {}                              # prod of b over a sorted tuple of pieces
+
+    def flows(t):
+        """``(R_+(t), R_-(t))``: over the partitions grouped by pieces, exact rings."""
+        plus, minus = [], []
+        for piece, others, u in partition_weights(t):     # u = |t|! * sum of 1/gamma(skel)
+            if not others:
+                continue
+            prod = products.get(others)
+            if prod is None:
+                prod = one
+                for s in others:
+                    prod = prod * b[s]
+                products[others] = prod
+            term = b[piece] * prod
+            plus.append((term, u))
+            if momentum:                             # sign (-1)**(number of pieces)
+                minus.append((term, u if len(others) % 2 else -u))
+        scale = Fraction(1, math.factorial(t.order))
+        return combination(plus) * scale, combination(minus) * scale
 
     def flow(t, sign):
         total = one * 0
@@ -164,13 +239,16 @@ def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int)
             prod = one * sign ** len(forest)
             for s in forest:
                 prod = prod * b[s]
-            total = total + over(prod, skel.density)
+            total = total + prod / skel.density
         return total
 
     for n in range(1, order + 2):
         for t in trees_of_order(n):
-            r_plus = flow(t, +1)
-            r_minus = flow(t, -1) if momentum else one * 0
+            if beta_is_symbol or exact:
+                r_plus, r_minus = flows(t)
+            else:
+                r_plus = flow(t, +1)
+                r_minus = flow(t, -1) if momentum else one * 0
             c_prime = one
             for child in t.children:
                 c_prime = c_prime * (-(kg * a_minus[child]))
@@ -182,21 +260,36 @@ def _solve_momentum(beta_is_symbol: bool, beta, gamma_is_beta: bool, order: int)
 
 
 @lru_cache(maxsize=64)
-def _momentum_b(beta, gamma, order: int) -> tuple:
-    """``b(t)`` for all trees up to ``order + 1`` nodes, plus the matching
-    equations ``(t, c'(t), R_+(t), R_-(t), b(t))``."""
+def _momentum_solution(beta, gamma, order: int) -> tuple:
+    """``(beta, symbolic, b, equations)`` from :func:`_solve_momentum`, in its ring."""
     beta = _exact(beta)
     gamma = _exact(gamma)
     if gamma != 0 and gamma != beta:
         raise InputError("gamma", gamma, "must be 0 (heavy ball) or beta (Nesterov)")
     symbolic = not beta.is_number
-    b, eqs = _solve_momentum(symbolic, beta, gamma != 0, order)
+    return (beta, symbolic) + _solve_momentum(symbolic, beta, gamma != 0, order)
+
+
+def _to_sympy(beta, symbolic):
     if symbolic:
-        conv = lambda v: v.to_sympy(beta)
-    else:
-        conv = lambda v: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
-    return (tuple((t, conv(v)) for t, v in b.items()),
-            tuple((t, conv(c), conv(rp), conv(rm), conv(v)) for t, c, rp, rm, v in eqs))
+        return lambda v: v.to_sympy(beta)
+    return lambda v: sp.Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else v
+
+
+@lru_cache(maxsize=64)
+def _momentum_b(beta, gamma, order: int) -> tuple:
+    """``b(t)`` for all trees up to ``order + 1`` nodes."""
+    beta, symbolic, b, _ = _momentum_solution(beta, gamma, order)
+    conv = _to_sympy(beta, symbolic)
+    return tuple((t, conv(v)) for t, v in b.items())
+
+
+def _momentum_equations(beta, gamma, order: int) -> tuple:
+    """The matching equations ``(t, c'(t), R_+(t), R_-(t), b(t))`` for all trees up to
+    ``order + 1`` nodes."""
+    beta, symbolic, _, eqs = _momentum_solution(beta, gamma, order)
+    conv = _to_sympy(beta, symbolic)
+    return tuple((t, conv(c), conv(rp), conv(rm), conv(v)) for t, c, rp, rm, v in eqs)
 
 
 def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
@@ -210,7 +303,7 @@ def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
     form = series_form(optimizer)                 # read from the spec's own step
     if form.batches is not None:
         return sgd_tree_coefficients(form.batches, order)
-    pairs, _ = _momentum_b(form.beta, form.gamma, order)
+    pairs = _momentum_b(form.beta, form.gamma, order)
     return {t: _scaled(v, sp.Rational((-1) ** t.order, t.symmetry)) for t, v in pairs}
 
 

@@ -32,7 +32,7 @@ import sympy as sp
 
 from .errors import InputError
 
-__all__ = ["RootedTree", "LEAF", "trees_of_order", "trees_up_to", "partitions", "free_tree_key",
+__all__ = ["RootedTree", "LEAF", "trees_of_order", "trees_up_to", "partitions", "partition_weights", "free_tree_key",
            "rootings", "free_trees_of_order", "splittings", "recolor", "scalar_differential", "scalar_str", "scalar_latex", "DifferentialEvaluator", "differential_str",
            "differential_latex"]
 
@@ -219,6 +219,67 @@ def partitions(t: RootedTree) -> tuple:
             return RootedTree(tuple(skel(q) for q in roots if q != 0 and skel_nodes[q][1] == r))
         out.append((tuple(forest), skel(0)))
     return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def partition_weights(t: RootedTree) -> tuple:
+    r"""The partitions of ``t`` grouped by their pieces: triples ``(root piece, other
+    pieces, u)`` with the other pieces sorted and the integer
+    :math:`u = |t|!\sum 1/\gamma(\mathrm{skel})` over the partitions with these pieces.
+
+    The same sums as over :func:`partitions`, built child by child without listing
+    the :math:`2^{|t|-1}` edge subsets: a cut child brings its own partition, whose
+    skeleton hangs below the root piece; a kept child's root piece joins the root's,
+    its skeleton root merging with the root node (so its :math:`\gamma` loses the
+    factor equal to its number of pieces).
+
+    >>> from collections import Counter
+    >>> from fractions import Fraction
+    >>> def direct(t):
+    ...     out = Counter()
+    ...     for forest, skel in partitions(t):
+    ...         out[forest[0], tuple(sorted(forest[1:]))] += Fraction(math.factorial(t.order), skel.density)
+    ...     return out
+    >>> all(Counter({(r, o): u for r, o, u in partition_weights(t)}) == direct(t)
+    ...     for t in trees_up_to(7) + trees_up_to(4, (1, 2)))
+    True
+    >>> [(str(r), [str(s) for s in o], u) for r, o, u in partition_weights(RootedTree((LEAF,)))]
+    [('•', ['•'], 1), ('[•]', [], 2)]
+    """
+    return tuple((_from_key(r), tuple(map(_from_key, o)), u)
+                 for (r, o), u in sorted(_partition_table(t._key)))     # trees sort by key
+
+
+@lru_cache(maxsize=None)
+def _from_key(key: tuple) -> RootedTree:
+    """The tree with this ``_key`` (one object per tree)."""
+    return RootedTree(tuple(map(_from_key, key[2])), key[1])
+
+
+@lru_cache(maxsize=None)
+def _partition_table(key: tuple) -> tuple:
+    """:func:`partition_weights` on tree keys: ``((root piece, other pieces), u)`` pairs."""
+    order, color, children = key
+    states = {((), ()): 1}      # (kept root pieces, other pieces) -> prod u_i * prod (pieces of kept i)
+    scale = math.factorial(order)
+    for child in children:
+        scale //= math.factorial(child[0])
+        merged: dict = {}
+        table = _partition_table(child)
+        for (kept, others), v in states.items():
+            for (piece, rest), u in table:
+                vu = v * u
+                k = (kept, tuple(sorted(others + rest + (piece,))))
+                merged[k] = merged.get(k, 0) + vu
+                k = (tuple(sorted(kept + (piece,))), tuple(sorted(others + rest)))
+                merged[k] = merged.get(k, 0) + vu * (1 + len(rest))
+        states = merged
+    out: dict = {}
+    for (kept, others), v in states.items():
+        k = ((1 + sum(c[0] for c in kept), color, kept), others)
+        # exact: every partition in the state adds (its number of pieces) * |t|!/gamma(skel)
+        out[k] = out.get(k, 0) + v * scale // (1 + len(others))
+    return tuple(out.items())
 
 
 # -- free trees (for potentials) ------------------------------------------------
