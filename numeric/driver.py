@@ -335,6 +335,9 @@ def _check_workers(workers, sampling, n) -> int:
                          "split the starts only for a deterministic spec")
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
         raise InputError("workers", workers, "needs the 'fork' start method (POSIX); use workers=1")
+    if workers > 1 and multiprocessing.current_process().daemon:
+        raise InputError("workers", workers, "this process is a daemonic worker (e.g. of a pool), which may not "
+                         "fork children; use workers=1 here")
     return int(min(workers, max(n, 1)))
 
 

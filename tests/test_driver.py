@@ -186,3 +186,22 @@ def test_compiled_step_over_many_chunks_is_the_generic_step():
     a = run(O.HeavyBall(0.1, 0.9), GRAD, x0, 40, record_every=None, compiled=False)
     b = run(O.HeavyBall(0.1, 0.9), GRAD, x0, 40, record_every=None)
     assert np.array_equal(a.xs, b.xs)
+
+
+def _run_in_daemon(queue):
+    try:
+        run(O.GD(0.1), GRAD, X0, 3, workers=2)
+        queue.put("ran")
+    except InputError as e:
+        queue.put(str(e))
+
+
+def test_workers_inside_a_daemonic_process_are_refused_by_name():
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_run_in_daemon, args=(queue,), daemon=True)
+    proc.start()
+    message = queue.get(timeout=60)
+    proc.join()
+    assert "'workers'" in message and "daemonic" in message
