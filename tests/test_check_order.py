@@ -129,3 +129,12 @@ def test_derive_modified_loss_of_adam_gives_the_manifold(capsys):
     assert p["manifold"][0]["abstract"] == {"m": ["E_{1}", "E_{2}"], "s": ["E_{1}**2", "E_{2}**2"]}
     assert p["terms"][0]["is_gradient"] is False
     assert any("bias correction" in a for a in p["assumptions"])
+
+
+def test_no_figure_writes_only_the_record(tmp_path, capsys):
+    out = tmp_path / "o"
+    status = main(["check", "order", "--optimizer", "gd", "--model", "sigmoid2d", "--order", "0", "--steps", "3",
+                   "--time", "1/10", "--no-figure", "--out", str(out)])
+    assert status == 0 and sorted(p.name for p in out.iterdir()) == ["order-check.json"]
+    assert json.loads((out / "order-check.json").read_text())["passed"] is True
+    assert "order-loglog" not in capsys.readouterr().out

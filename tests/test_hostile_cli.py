@@ -228,7 +228,8 @@ def baseline(spec: OptionSpec, env: Env) -> list:
     if path == ("diagram",):
         return [("--eta", "0.1"), ("--batch", "1"), ("--n", "10"), ("--out", str(env.tmp / "d.png"))]
     if path == ("check", "order"):
-        fast = [("--order", "0"), ("--steps", "3"), ("--time", "1/10"), ("--out", str(env.tmp / "order"))]
+        fast = [("--order", "0"), ("--steps", "3"), ("--time", "1/10"), ("--no-figure",),
+                ("--out", str(env.tmp / "order"))]
         if opt == "--out":
             fast = fast[:-1]
         if opt in ("--method", "--hyper", "--init"):

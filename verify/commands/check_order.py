@@ -50,6 +50,7 @@ def _arguments(parser):
     g.add_argument("--out", type=output_directory, default="order-check", metavar="DIR",
                    help="directory for order-check.json and the figure (default ./order-check)")
     g.add_argument("--format", choices=("text", "json"), default="text")
+    g.add_argument("--no-figure", action="store_true", help="write only order-check.json (no log-log figure)")
     p.set_defaults(check_run=_order)
 
 
@@ -104,7 +105,7 @@ def _order(args) -> int:
               "small": {n: str(v) for n, v in small_values.items()},
               "assumptions": list(field.meta["assumptions"]),
               "measurement": r.as_json(args.tolerance), "passed": passed}
-    _write(args.out, record, r, label)
+    _write(args.out, record, r, label, figure=not args.no_figure)
     if args.format == "json":
         print(json.dumps(record, indent=2))
     else:
@@ -132,14 +133,19 @@ def _text(record, r, args) -> str:
     lines.append("slope".ljust(12) + "".join(f"{r.transient_slopes[k]:<18.3f}" for k in r.orders))
     lines += [f"warning: {w}" for w in r.warnings]
     lines.append(f"verdict: {'pass' if record['passed'] else 'FAIL'} (slopes within k + 1 +- {args.tolerance:g})")
-    lines.append(f"wrote {os.path.join(args.out, 'order-check.json')} and {os.path.join(args.out, 'order-loglog.png')}")
+    wrote = os.path.join(args.out, "order-check.json")
+    if not args.no_figure:
+        wrote += f" and {os.path.join(args.out, 'order-loglog.png')}"
+    lines.append(f"wrote {wrote}")
     return "\n".join(lines)
 
 
-def _write(directory, record, r, label):
+def _write(directory, record, r, label, figure=True):
     from ..atomic import atomic_write_text
-    from ..figures import new_figure, save_figure
     atomic_write_text(os.path.join(directory, "order-check.json"), json.dumps(record, indent=2) + "\n")
+    if not figure:
+        return
+    from ..figures import new_figure, save_figure
     fig, ax = new_figure()
     draw_orders(ax, r, label)
     save_figure(fig, directory, "order-loglog")
