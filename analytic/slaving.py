@@ -52,7 +52,7 @@ from .errors import BudgetExceeded, ImplregError, InputError
 from .loss import Loss
 from .jets import ConcreteCalculus, LocalCalculus, NotLocal, as_expr, coefficient
 from .namespace import EXACT_ARRAYS as NS
-from .result import Result, Step
+from .result import Result, Step, _text
 from .spec_stability import _asymptotic, _is_counter, _leaves, _rebuild
 
 __all__ = ["slaved_field", "SlavedField", "MAX_SLAVED_ORDER"]
@@ -314,7 +314,7 @@ class _Ansatz:
                       "ansatz: a modified field, each F_j a function of x", relation="="),
                  Step("w", sp.Symbol("W_0") + h * sp.Symbol("W_1"),
                       "the state slaved to x: an invariant manifold of the step", relation="="),
-                 Step(r"\text{assume}", r"\text{" + "; ".join(assumptions) + "}", "the regime of the expansion",
+                 Step(r"\text{assume}", r"\text{" + _text("; ".join(assumptions)) + "}", "the regime of the expansion",
                       relation=":")]
         shown_terms, shown_manifold = (local_terms, local_manifold) if local else (terms, manifold)
         where = " (E_a: derivatives of E at x)" if local else ""

@@ -259,3 +259,10 @@ def test_table_cells_opening_with_brackets_compile(tmp_path, temporary_claims, c
     assert main(["verify", "--quick", "--out", str(out), "--only", "aaa.bracketed"]) == 0
     text = " ".join(p.extract_text() for p in pypdf.PdfReader(out / "report.pdf").pages)
     assert "did not compile" not in text and "(a) tracking" in text
+
+
+def test_every_claim_latex_compiles(report):
+    # a claim whose statement or derivation stops pdflatex is shown as text: none may be
+    out, _, _ = report
+    tex = (out / "report.tex").read_text()
+    assert "did not compile" not in tex

@@ -125,3 +125,14 @@ def test_bad_input_is_named():
         slaved_field(SAM(H, "1/10"), get_model("linear2d"), 1, small=("rho",))
     with pytest.raises(InputError, match="loss"):
         slaved_field(GD(H), "E = x**2", 1)
+
+
+def test_assumptions_are_escaped_for_latex_text_mode():
+    # the regime step is printed inside \text{...}: a raw ^ or _ there stops pdflatex
+    from analytic.optimizers import Adam
+    f = slaved_field(Adam(H, "1/2", "3/5", "1/10"), get_model("sigmoid2d"), 0)
+    text = f.derivation_latex()
+    start = text.index(r"\text{hyperparameters")
+    assumption = text[start:text.index("&&", start)]
+    assert "far into the run" in assumption and "E_i" not in assumption and "c^k" not in assumption
+    assert r"c\^{}k" in assumption and r"E\_i" in assumption
