@@ -176,12 +176,27 @@ class ModifiedField(Result):
 
 
 def _optimizer_name(opt) -> str:
-    return {"GD": "gd", "HeavyBall": "heavy-ball", "Nesterov": "nesterov", "SGD": "sgd",
+    return {"GD": "gd", "HeavyBall": "heavy-ball", "Nesterov": "nesterov", "SGD": "sgd", "SGDMomentum": "sgd-momentum",
             "LabelNoise": "label-noise"}.get(type(opt).__name__, type(opt).__name__)
 
 
 def _expansion_steps(optimizer) -> list:
     form = series_form(optimizer)
+    if form.batches is not None and form.beta != 0:
+        m, beta = form.batches, sp.latex(form.beta)
+        return [
+            Step(r"\text{update}", rf"v_{{n+1}} = {beta} v_n - \IRstep\nabla E_{{b_n}}(x_n),\quad x_{{n+1}} = x_n + v_{{n+1}}",
+                 f"heavy ball on one batch per step; each epoch visits the m = {m} batches in a fresh random order",
+                 relation=":"),
+            Step(r"g_{b_j}(x_j)", r"g_{b_j}(\bar x_j) - \IRstep\sum_{l<j} r(j-l)\, \nabla^2 E_{b_j}"
+                 r"\big(\nabla E_{b_l} - \nabla E\big) + O(\IRstep^2)",
+                 "expand about the mean path; step l moves x_j by -h r(j-l) grad E_{b_l}, r(d) = (1 - beta^d)/(1 - beta)"),
+            Step(r"G", r"\nabla E + \IRstep\,\frac{S}{m-1}\,\nabla\frac{1}{2m}\sum_a\|\nabla E_a - \nabla E\|^2",
+                 "average over the positions of a random permutation; batches of different epochs are independent; "
+                 "S = (1/m) sum over pairs l < j of r(j - l)"),
+            Step(r"\tilde f", r"-\frac{G}{1-\beta} - \IRstep\frac{1+\beta}{2(1-\beta)^3}\nabla^2E\,\nabla E",
+                 "heavy ball's modified field of the effective gradient G, to order 1"),
+        ]
     if form.batches is not None:
         m = form.batches
         return [
@@ -223,11 +238,8 @@ def modified_field(optimizer: Optimizer, order: int) -> ModifiedField:
     coeffs = tree_coefficients(optimizer, order)
     by_order = tuple({t: c for t, c in coeffs.items() if t.order == p + 1} for p in range(order + 1))
     form = series_form(optimizer)
-    if form.batches is not None:
-        scale = sp.Integer(1)
-    else:
-        beta = form.beta
-        scale = sp.Integer(1) if beta == 0 else (1 / (1 - beta) if beta.is_number else sp.Pow(1 - beta, -1))
+    beta = form.beta
+    scale = sp.Integer(1) if beta == 0 else (1 / (1 - beta) if beta.is_number else sp.Pow(1 - beta, -1))
     steps = _expansion_steps(optimizer)
     proto = ModifiedField("modified-field", None, (), optimizer=optimizer, order=order, time_scale=scale,
                           coefficients=by_order)

@@ -301,6 +301,10 @@ def tree_coefficients(optimizer: Optimizer, order: int) -> dict:
     """
     check_order(order)
     form = series_form(optimizer)                 # read from the spec's own step
+    if form.batches is not None and form.beta != 0:
+        from .sgd_momentum import sgd_momentum_tree_coefficients
+        plain = {t: _scaled(v, sp.Rational((-1) ** t.order, t.symmetry)) for t, v in _momentum_b(form.beta, 0, 1)}
+        return sgd_momentum_tree_coefficients(form.batches, form.beta, order, plain)
     if form.batches is not None:
         return sgd_tree_coefficients(form.batches, order)
     pairs = _momentum_b(form.beta, form.gamma, order)

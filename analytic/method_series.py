@@ -115,8 +115,8 @@ def series_form(spec: Optimizer) -> SeriesForm:
         _refuse(spec, f"its gradient step is {b} instead of -h")
     batches = None
     if isinstance(spec.sampling, Batches):
-        if beta != 0 or gamma != 0:
-            _refuse(spec, "mini-batches with momentum are not composed at tree level yet")
+        if gamma != 0:
+            _refuse(spec, "mini-batches with a look-ahead gradient (Nesterov) are not composed at tree level")
         if spec.sampling.replacement:
             _refuse(spec, "mini-batches drawn with replacement are not composed at tree level")
         batches = spec.sampling.batches

@@ -11,7 +11,7 @@ from analytic import transforms as tx
 from analytic.bea import H, modified_field
 from analytic.bea_coefficients import tree_coefficients
 from analytic.errors import InputError
-from analytic.method_series import series_form
+from analytic.method_series import SeriesForm, series_form
 
 BETA = sp.Symbol("beta", real=True)
 
@@ -52,6 +52,7 @@ def test_series_form_of_the_built_ins():
     assert series_form(O.SGD(H, 4)).batches == 4 and series_form(O.SGD(H, 4)).beta == 0
     assert series_form(O.Nesterov(H, "1/2")).gamma == sp.Rational(1, 2)
     assert series_form(O.EMA(H, O.GD(H), "1/2")).beta == 0      # the average does not feed back
+    assert series_form(O.SGDMomentum(H, 3, beta="1/2")) == SeriesForm(sp.Rational(1, 2), 0, 3)
 
 
 @pytest.mark.parametrize("spec, reason", [
@@ -61,7 +62,7 @@ def test_series_form_of_the_built_ins():
     (O.RMSProp(H), "not linear"),
     (O.WeightDecay(H, O.GD(H), "1/10"), "not linear"),
     (O.SGD(H, 2, replacement=True), "replacement"),
-    (O.SGDMomentum(H, 2, beta="1/2"), "momentum"),
+    (O.SGDMomentum(H, 2, beta="1/2", replacement=True), "replacement"),
     (O.LabelNoise(H, "1/5"), "label noise"),
 ])
 def test_methods_outside_the_family_are_refused_with_the_reason(spec, reason):

@@ -26,7 +26,7 @@ from .spec_args import add_spec_arguments, small_names, spec_from_args
 
 #: the optimizers derived at tree level (loss-agnostic coefficients); every other built-in and every
 #: typed rule goes through the slaving ansatz (:mod:`verify.commands.slaved_output`)
-OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "label-noise")
+OPTIMIZERS = ("gd", "heavy-ball", "nesterov", "sgd", "sgd-momentum", "label-noise")
 #: mini-batches per epoch the command line accepts (the coloured-tree forest grows as M^(K+1))
 MAX_BATCHES = 64
 
@@ -40,7 +40,7 @@ def add_arguments(parser):
                    help="momentum in (-1, 1): a number such as 1/2, -3/10 or 0.9, or a name "
                         "(default symbolic beta)")
     g.add_argument("--batches", type=integer(1, MAX_BATCHES), metavar="M",
-                   help=f"SGD: number of mini-batches per epoch, 1..{MAX_BATCHES} (default 2)")
+                   help=f"SGD (with or without momentum): number of mini-batches per epoch, 1..{MAX_BATCHES} (default 2)")
     g.add_argument("--noise", metavar="SIGMA", type=exact(0, symbol={"positive": True}),
                    help="label noise: standard deviation >= 0, or a name (default symbolic sigma)")
     g.add_argument("--budget", type=real(0, 600, low_open=True), default=2.0, metavar="S",
@@ -86,10 +86,10 @@ def run(args):
             option = "--" + name.removeprefix("hp_").replace("_", "-").replace("b1", "beta1").replace("b2", "beta2")
             raise InputError(option, getattr(args, name), f"does not apply to {args.optimizer} (its hyperparameters: "
                              "--beta, --batches, --noise)")
-    if args.batches is not None and args.optimizer != "sgd":
-        raise InputError("--batches", args.batches, "only applies to --optimizer sgd")
-    if args.beta is not None and args.optimizer not in ("heavy-ball", "nesterov"):
-        raise InputError("--beta", args.beta, "only applies to heavy-ball and nesterov")
+    if args.batches is not None and args.optimizer not in ("sgd", "sgd-momentum"):
+        raise InputError("--batches", args.batches, "only applies to --optimizer sgd and sgd-momentum")
+    if args.beta is not None and args.optimizer not in ("heavy-ball", "nesterov", "sgd-momentum"):
+        raise InputError("--beta", args.beta, "only applies to heavy-ball, nesterov and sgd-momentum")
     if args.noise is not None and args.optimizer != "label-noise":
         raise InputError("--noise", args.noise, "only applies to label-noise")
     if args.simplify and args.optimizer == "label-noise":
@@ -113,7 +113,12 @@ def run(args):
             if exc.argument in ("beta", "batches"):
                 raise InputError(f"--{exc.argument}", getattr(args, exc.argument), exc.reason) from None
             raise
-        result = modified_loss(optimizer, loss, args.order, budget=args.budget)
+        try:
+            result = modified_loss(optimizer, loss, args.order, budget=args.budget)
+        except InputError as exc:
+            if exc.argument in ("batches", "order"):
+                raise InputError(f"--{exc.argument}", getattr(args, exc.argument), exc.reason) from None
+            raise
         if args.simplify and args.simplify > 0:
             result = simplify_field(result, args.simplify)
     notation = derivation_notation(args, result)
@@ -131,7 +136,8 @@ def _slaved(args):
         if value is not None:
             raise InputError(option, value, "only applies to sgd and label-noise")
     if args.simplify:
-        raise InputError("--simplify", args.simplify, "applies to the tree-level series (gd, heavy-ball, nesterov, sgd)")
+        raise InputError("--simplify", args.simplify, "applies to the tree-level series (gd, heavy-ball, nesterov, sgd, "
+                                                      "sgd-momentum)")
     loss = loss_from_args(args)
     spec, values = spec_from_args(args, H)
     small = small_names(args)
