@@ -196,6 +196,53 @@ def jacobian_mp_values(activation: str, n: int, width: int, scale=None, dps: int
     return vals, index.reshape(d.shape)
 
 
+def _ball_activation(name: str, k: int, q):
+    """The exact entry ``phi(k q)`` (``q`` an fmpq) as an arb ball at the current flint precision."""
+    import flint
+    z = flint.arb(flint.fmpq(k) * q)
+    if name == "heaviside":
+        return flint.arb(1 if k >= 0 else 0)
+    if name == "relu":
+        return z if k > 0 else flint.arb(0)
+    if name == "relu2":
+        return z * z if k > 0 else flint.arb(0)
+    if name == "tanh":
+        return z.tanh()
+    if name == "gelu":
+        return z * (1 + (z / flint.arb(2).sqrt()).erf()) / 2
+    if name == "silu":
+        return z / (1 + (-z).exp())
+    if name == "sinc":
+        return z.sinc_pi()
+    if name == "gaussian":
+        return (-flint.arb.pi() * z * z).exp()
+    raise InputError("activation", name, "has no ball evaluation")
+
+
+def jacobian_ball_values(activation: str, n: int, width: int, scale=None, prec: int = 200):
+    """The distinct entries of :func:`jacobian_mp_values` (same order) as arb balls at ``prec``
+    bits that contain the exact values ``phi(s(x_i - b_j))``.
+
+    >>> import flint
+    >>> vals = jacobian_ball_values("tanh", 3, 3, 1, prec=100)
+    >>> vals[0].overlaps(flint.arb(-1).tanh()), len(vals)
+    (True, 5)
+    """
+    import flint
+    act = get_activation(activation)
+    _check_sizes(n, width)
+    sc = exact_scale(default_scale(activation, width) if scale is None else scale)
+    d, den = jacobian_arguments(n, width)
+    keys = np.unique(d)
+    q = flint.fmpq(sc.numerator, sc.denominator * den)
+    old = flint.ctx.prec
+    flint.ctx.prec = int(prec)
+    try:
+        return [_ball_activation(act.name, int(k), q) for k in keys]
+    finally:
+        flint.ctx.prec = old
+
+
 def jacobian_mpmath(activation: str, n: int, width: int, scale=None, dps: int = 30) -> mpmath.matrix:
     """The Jacobian as an ``mpmath.matrix`` (for reference computations on small sizes).
 

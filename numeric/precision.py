@@ -1,11 +1,14 @@
-r"""High-precision singular values of matrices and shallow-net Jacobians.
+"""High-precision singular values of matrices and shallow-net Jacobians, each with a rigorous
+error bound.
 
 The entries (mpmath numbers, each rounded once) become a fixed-point matrix
 (:mod:`numeric.fixedpoint`); its float64 SVD is refined by :mod:`numeric.refinement` to the
-requested digits over a dynamic range that deepens until every non-zero value is resolved, and
-the digits are confirmed by an independent recomputation (``verify=True``: the transposed
-matrix, 12 more digits, 40 guard bits).  On a failed refinement the fallback is
-``mpmath.svd_r``.
+requested digits over a dynamic range that deepens until every non-zero value is resolved.
+``verify=True`` then certifies the values (:mod:`numeric.certify`): from the refined vectors,
+ball-arithmetic steps on the exact matrix (entries as arb balls that contain the exact values,
+at a precision that follows the spectrum's range) and a Weyl-Ostrowski bound give each value an
+error bound that holds for the exact matrix.  A value that cannot be certified within the
+budget is named in ``uncertified``; the result is then not ``verified``.
 """
 from __future__ import annotations
 
@@ -110,6 +113,8 @@ class SpectrumResult:
     verified: bool
     zeros: int = 0
     stats: dict = field(default_factory=dict)
+    bounds: tuple = ()               # absolute error bound of each value, for the exact matrix
+    uncertified: tuple = ()          # 1-based positions of values not certified to the digits
 
     def __post_init__(self):
         if self.digits_requested < 1:
@@ -212,7 +217,8 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         if start is not None:         # the same matrix scaled by 2^k
             start = (start[0], np.ldexp(start[1], k), start[2])
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits,
-                                                 start=start)
+                                                 start=start, vectors=True)
+        stats["square"] = (idx, len(vals) - 1 if len(vals) > len(values) else None)
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
             svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
         # zeros beyond the structural ones (dropped zero lines, padding to a square) lie below
@@ -231,59 +237,87 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
 
 
 def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regenerate=None,
-                    fallback: bool = True, max_range: int = 120) -> SpectrumResult:
+                    fallback: bool = True, max_range: int = 120, balls=None,
+                    budget: float | None = None) -> SpectrumResult:
     """Singular values of the matrix ``A[i, j] = values[index[i, j]]`` to ``digits`` digits.
 
-    ``verify`` recomputes with 12 more digits (``regenerate(dps)`` re-evaluates the entries at
-    that precision when given) and reports the agreement as ``digits_achieved``.  On a failed
-    refinement it falls back to ``mpmath.svd_r``.
+    ``verify`` certifies every value with a rigorous error bound for the exact matrix
+    (:mod:`numeric.certify`): ``balls(prec)`` gives arb balls containing the exact distinct
+    entries (default: the ``values`` themselves, exact as given).  The certified values are
+    returned with their bounds; ``digits_achieved`` is the smallest number of digits the bounds
+    guarantee, and ``uncertified`` names the values (1-based) that miss ``digits`` within
+    ``budget`` seconds.  On a failed refinement the values fall back to ``mpmath.svd_r``.
 
     >>> r = matrix_spectrum([mpmath.mpf(1), mpmath.mpf(2)], np.array([[0, 1], [1, 0]]), digits=20)
-    >>> r.as_strings(), r.verified
-    (['3.0', '1.0'], True)
+    >>> r.as_strings(), r.verified, [float(b) < 1e-20 for b in r.bounds]
+    (['3.0', '1.0'], True, [True, True])
     """
     if not isinstance(digits, int) or digits < 1 or digits > 300:
         raise InputError("digits", digits, "must be an integer in [1, 300]")
     start = time.perf_counter()
+    deadline = None if budget is None else start + float(budget)
     method = "ogita-aishima (fixed-point float64 GEMMs)"
+    vectors = None
     try:
         svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
-    except RefinementFailed:
+        vectors = stats.pop("vectors", None)
+    except (RefinementFailed, OverflowError, FloatingPointError) as exc:
         if not fallback:
-            raise
-        method = "mpmath.svd_r (fallback)"
-        with mpmath.workdps(digits + 10):
-            M = mpmath.matrix([[values[k] for k in row] for row in np.asarray(index).tolist()])
-        svals, stats = mpmath_singular_values(M, digits + 10), {}
-    achieved, verified = float("nan"), False
+            raise RefinementFailed(str(exc)) from None
+        if verify:                    # the certificate refines from a float64 start
+            method = "ball-arithmetic refinement (fallback)"
+            svals, stats = [], {}
+        else:
+            method = "mpmath.svd_r (fallback)"
+            with mpmath.workdps(digits + 10):
+                M = mpmath.matrix([[values[k] for k in row] for row in np.asarray(index).tolist()])
+            svals, stats = mpmath_singular_values(M, digits + 10), {}
+    achieved, verified, bounds, uncertified = float("nan"), False, (), ()
     if verify:
-        hi_vals = regenerate(digits + 12) if regenerate else values
-        try:
-            # independent route: the transposed matrix, more digits, a larger guard
-            check, _ = _spectrum_once(hi_vals, _transposed(index), digits + 12, 40, regenerate, max_range)
-        except RefinementFailed:
-            with mpmath.workdps(digits + 22):
-                M = mpmath.matrix([[hi_vals[k] for k in row] for row in _transposed(index).tolist()])
-            check = mpmath_singular_values(M, digits + 22)
-        floor = digits + int(stats.get("range_digits", 16)) if stats else digits + 16
-        achieved = agreeing_digits(svals, check, svals[0], floor)
-        verified = achieved >= digits
-    zeros = int(stats.get("zeros", 0)) if stats else 0
+        from .certify import ball, certify_spectrum, fixed_to_ball
+        ball_values = balls if balls is not None else (lambda prec: [ball(v) for v in values])
+        square = stats.get("square")
+        count = min(np.shape(index))
+        if square is not None and vectors is not None:
+            idx, zero_id = square
+            U, V = fixed_to_ball(vectors[0]), fixed_to_ball(vectors[1])
+        else:                         # from a float64 SVD of the padded matrix
+            kept = _drop_zero_lines(values, np.asarray(index))
+            vals_p, idx = _pad_square(values, kept)
+            zero_id = len(values) if len(vals_p) > len(values) else None
+            Uf, _, Vtf = np.linalg.svd(np.array([float(v) for v in vals_p])[idx])
+            U, V = Uf, Vtf.T
+        with_zero = ball_values if zero_id is None else (lambda prec: list(ball_values(prec)) + [ball(0)])
+        range_digits = int(stats.get("range_digits", 16))
+        kept_count = min(count, idx.shape[0]) if square is None else \
+            min(count, min(_drop_zero_lines(values, np.asarray(index)).shape))
+        cert = certify_spectrum(with_zero, idx, U, V, digits, range_digits, kept_count, deadline, max_range)
+        structural = count - kept_count               # zero lines dropped: exact zeros
+        svals = list(cert.values) + [mpmath.mpf(0)] * structural
+        bounds = tuple(cert.bounds) + (mpmath.mpf(0),) * structural
+        uncertified = cert.uncertified
+        achieved, verified = cert.digits, not cert.uncertified
+        stats["certificate"] = cert.stats
+    zeros = sum(1 for v in svals if v == 0)
     return SpectrumResult(tuple(svals), digits, achieved, time.perf_counter() - start, method,
-                          verified, zeros, dict(stats))
+                          verified, zeros, dict(stats), bounds, uncertified)
 
 
 def network_spectrum(activation: str, n: int, width: int, scale=None, digits: int = 30,
-                     verify: bool = True, max_range: int = 120) -> SpectrumResult:
+                     verify: bool = True, max_range: int = 120, budget: float | None = None) -> SpectrumResult:
     r"""Singular values of the shallow-net Jacobian :math:`\phi(s(x_i - b_j))` to ``digits`` digits.
 
     >>> r = network_spectrum("relu", 6, 6, digits=25)
     >>> r.verified, r.zeros, r.as_strings(8)[-1]
     (True, 1, '0')
     """
-    from .networks import jacobian_mp_values
+    from .networks import jacobian_ball_values, jacobian_mp_values
     values, index = jacobian_mp_values(activation, n, width, scale, dps=digits + 10)
 
     def regenerate(dps):
         return jacobian_mp_values(activation, n, width, scale, dps=dps + 10)[0]
-    return matrix_spectrum(values, index, digits, verify, regenerate, max_range=max_range)
+
+    def balls(prec):
+        return jacobian_ball_values(activation, n, width, scale, prec)
+    return matrix_spectrum(values, index, digits, verify, regenerate, max_range=max_range, balls=balls,
+                           budget=budget)

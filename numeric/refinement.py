@@ -601,7 +601,7 @@ def _put_parts(sigma: Fixed, parts) -> Fixed:
 
 
 def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: int = 110,
-                            guard: int = 24, range_bits: int = 0, start=None):
+                            guard: int = 24, range_bits: int = 0, start=None, vectors: bool = False):
     """All singular values of the square Fixed matrix ``A`` to about ``bits`` bits relative to
     the largest (absolute accuracy ``2^-bits s_1``), as ``(exact Python integers, exponent, stats)``
     sorted descending.  Raises :class:`RefinementFailed` if it does not converge.  ``start``: a
@@ -627,10 +627,12 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
-    sigma, _, _ = ref.run(A, U, V, s0, GROUP_TOL * top)
+    sigma, U_final, V_final = ref.run(A, U, V, s0, GROUP_TOL * top)
     ints, e = sigma.to_ints()
     zero_below = top * 2.0 ** (-(work_bits - 8)) * n
     ints = [0 if abs(float(mpmath.ldexp(mpmath.mpf(i), e))) <= zero_below else i for i in ints]
     ref.stats["zeros"] = sum(1 for i in ints if i == 0)
     order = sorted(range(n), key=lambda i: -ints[i])
+    if vectors:                   # the final U, V (Fixed), columns in the order of the values
+        ref.stats["vectors"] = (U_final, V_final, order)
     return [abs(ints[i]) for i in order], e, ref.stats

@@ -90,7 +90,7 @@ def _add_spectrum_arguments(parser):
                         help=f"seconds the computation may take, in (0, {MAX_BUDGET}] (default {DEFAULT_BUDGET}); "
                              "tall or wide matrices of a few thousand rows take minutes")
     parser.add_argument("--no-verify", action="store_true",
-                        help="skip the recomputation at higher precision (precision then not stated)")
+                        help="skip the certification (no error bounds; precision then not stated)")
 
 
 def write_csv_atomic(path: str, rows, header) -> None:
@@ -122,31 +122,36 @@ def _run_spectrum(args) -> int:
         bounded_int(value, option, 1 if option == "--digits" else 2, high)
     scale = None if args.scale is None else exact_scale(args.scale)
     start = time.perf_counter()
-    with time_budget(args.budget, f"spectrum of {args.activation} N={args.n} K={args.width} "
-                                  f"at {args.digits} digits (raise --budget)"):
+    with time_budget(args.budget + 30, f"spectrum of {args.activation} N={args.n} K={args.width} "
+                                       f"at {args.digits} digits (raise --budget)"):
         res = network_spectrum(args.activation, args.n, args.width, scale, digits=args.digits,
-                               verify=not args.no_verify)
+                               verify=not args.no_verify, budget=args.budget)
     seconds = time.perf_counter() - start
     values = res.as_strings(args.digits)
     with mpmath.workdps(args.digits + 5):
         top = res.values[0]
         normalized = [mpmath.nstr(v / top, args.digits) if top and v else "0" for v in res.values]
+    bounds = [mpmath.nstr(b * mpmath.mpf("1.01"), 3) for b in res.bounds] if res.bounds else [""] * len(values)   # rounded up
     if args.no_verify:
         precision = f"precision not verified (requested {args.digits} digits)"
+    elif res.verified:
+        precision = (f"every value certified to at least {min(res.digits_achieved, 99):.1f} significant digits "
+                     "(rigorous error bounds for the exact matrix, ball arithmetic)")
     else:
-        precision = (f"achieved {min(res.digits_achieved, 99):.1f} significant digits "
-                     f"(recomputed at {args.digits + 12} digits on the transposed matrix)")
+        shown = ", ".join(f"s_{k}" for k in res.uncertified[:12]) + (" ..." if len(res.uncertified) > 12 else "")
+        precision = (f"NOT CERTIFIED to {args.digits} digits within the budget: {len(res.uncertified)} values "
+                     f"({shown}); their error bounds are in the abs_error_bound column")
     summary = (f"{len(values)} singular values of {args.activation} N={args.n} K={args.width} "
                f"scale={scale if scale is not None else 'default'}: {precision}; "
-               f"{res.zeros} exact zeros; {res.method}; {seconds:.2f} s")
+               f"{res.zeros} zeros; {res.method}; {seconds:.2f} s")
     if args.out:
-        write_csv_atomic(args.out, [(k + 1, v, nv) for k, (v, nv) in enumerate(zip(values, normalized))],
-                         ("k", "singular_value", "normalized"))
+        write_csv_atomic(args.out, [(k + 1, v, nv, b) for k, (v, nv, b) in enumerate(zip(values, normalized, bounds))],
+                         ("k", "singular_value", "normalized", "abs_error_bound"))
         print(summary)
         print(f"wrote {args.out}")
     else:
-        for k, v in enumerate(values, 1):
-            print(f"{k}\t{v}")
+        for k, (v, b) in enumerate(zip(values, bounds), 1):
+            print(f"{k}\t{v}\t+- {b}" if b else f"{k}\t{v}")
         print("# " + summary)
     return 0 if (args.no_verify or res.verified) else 1
 
