@@ -259,9 +259,12 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     method = "ogita-aishima (fixed-point float64 GEMMs)"
     vectors = None
     try:
-        svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
+        with np.errstate(over="ignore", invalid="ignore"):
+            svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
         vectors = stats.pop("vectors", None)
-    except (RefinementFailed, OverflowError, FloatingPointError) as exc:
+    except (RefinementFailed, OverflowError, FloatingPointError, InputError) as exc:
+        if isinstance(exc, InputError) and exc.argument != "X":     # only a diverged refinement
+            raise
         if not fallback:
             raise RefinementFailed(str(exc)) from None
         if verify:                    # the certificate refines from a float64 start
