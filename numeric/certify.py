@@ -354,8 +354,8 @@ def _shifted_bases(T, g, sign=None):
     eye = flint.arb_mat(k, k, [flint.arb(1) if i == j else flint.arb(0) for i in range(k) for j in range(k)])
     Mv = _float_mid((B.transpose() * B - eye * c2) * (1 / c2))
     Mu = _float_mid((B * B.transpose() - eye * c2) * (1 / c2))
-    ev, wv = np.linalg.eigh((Mv + Mv.T) / 2)
-    eu, wu = np.linalg.eigh((Mu + Mu.T) / 2)
+    _, wv = np.linalg.eigh((Mv + Mv.T) / 2)
+    _, wu = np.linalg.eigh((Mu + Mu.T) / 2)
     return wu[:, ::-1], wv[:, ::-1]                # descending, the same order on both sides
 
 

@@ -281,21 +281,20 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
         ball_values = balls if balls is not None else (lambda prec: [ball(v) for v in values])
         square = stats.get("square")
         count = min(np.shape(index))
+        kept = _drop_zero_lines(values, np.asarray(index))
+        kept_count = min(count, min(kept.shape))     # the rest: exact zeros of dropped zero lines
         if square is not None and vectors is not None:
             idx, zero_id = square
             U, V = fixed_to_ball(vectors[0]), fixed_to_ball(vectors[1])
         else:                         # from a float64 SVD of the padded matrix
-            kept = _drop_zero_lines(values, np.asarray(index))
             vals_p, idx = _pad_square(values, kept)
             zero_id = len(values) if len(vals_p) > len(values) else None
             Uf, _, Vtf = np.linalg.svd(np.array([float(v) for v in vals_p])[idx])
             U, V = Uf, Vtf.T
         with_zero = ball_values if zero_id is None else (lambda prec: list(ball_values(prec)) + [ball(0)])
         range_digits = int(stats.get("range_digits", 16))
-        kept_count = min(count, idx.shape[0]) if square is None else \
-            min(count, min(_drop_zero_lines(values, np.asarray(index)).shape))
         cert = certify_spectrum(with_zero, idx, U, V, digits, range_digits, kept_count, deadline, max_range)
-        structural = count - kept_count               # zero lines dropped: exact zeros
+        structural = count - kept_count
         svals = list(cert.values) + [mpmath.mpf(0)] * structural
         bounds = tuple(cert.bounds) + (mpmath.mpf(0),) * structural
         uncertified = cert.uncertified
