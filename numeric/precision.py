@@ -48,6 +48,19 @@ def fixed_from_mp(values, index, bits: int, beta: int, scale_exp: int = 0) -> Fi
     >>> (k, B.nlimbs, C.nlimbs, B.to_float().tolist() == [[2.0**k / 3, 2.0**k]])
     (18, 4, 5, True)
     """
+    ints, E, nlimbs, _ = fixed_grid(values, bits, beta, scale_exp)
+    uniq = Fixed.from_ints(ints, (1, len(ints)), E, beta, nlimbs)
+    flat = np.asarray(index).ravel()
+    return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
+
+
+def fixed_grid(values, bits: int, beta: int, scale_exp: int = 0):
+    """The grid of :func:`fixed_from_mp`: ``(ints, E, nlimbs, shift)`` with the distinct value
+    ``v 2^scale_exp`` rounded once to ``ints[k] 2^-shift``.
+
+    >>> fixed_grid([mpmath.mpf(1) / 3], 10, 20)
+    ([349525], 0, 1, 20)
+    """
     maxabs = max((abs(v) for v in values), default=mpmath.mpf(0))
     maxabs = mpmath.ldexp(maxabs, scale_exp)
     E = Fixed._exponent(float(maxabs), beta) if maxabs else 0
@@ -56,9 +69,7 @@ def fixed_from_mp(values, index, bits: int, beta: int, scale_exp: int = 0) -> Fi
     shift = beta * nlimbs - E + scale_exp
     with mpmath.workprec(bits + 64):
         ints = [int(mpmath.nint(mpmath.ldexp(v, shift))) for v in values]
-    uniq = Fixed.from_ints(ints, (1, len(ints)), E, beta, nlimbs)
-    flat = np.asarray(index).ravel()
-    return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
+    return ints, E, nlimbs, shift - scale_exp
 
 
 def top_limb_shift(maxabs: float, beta: int) -> int:
@@ -214,11 +225,13 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         range_bits = math.ceil(range_digits * math.log2(10))
         k = top_limb_shift(float(max(abs(v) for v in vals)), beta)   # exact power-of-two scaling
         A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta, k)
+        grid = fixed_grid(vals, bits + range_bits + guard_bits + 8, beta, k)
         if start is not None:         # the same matrix scaled by 2^k
             start = (start[0], np.ldexp(start[1], k), start[2])
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits,
                                                  start=start, vectors=True)
         stats["square"] = (idx, len(vals) - 1 if len(vals) > len(values) else None)
+        stats["matrix"] = (A, k, grid[0], grid[3])      # the refined matrix times 2^k, its grid
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
             svals = [mpmath.ldexp(mpmath.mpf(i), e - k) for i in ints]
         # zeros beyond the structural ones (dropped zero lines, padding to a square) lie below
@@ -277,29 +290,14 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
             svals, stats = mpmath_singular_values(M, digits + 10), {}
     achieved, verified, bounds, uncertified = float("nan"), False, (), ()
     if verify:
-        from .certify import ball, certify_spectrum, fixed_to_ball
+        from .certify import ball
+        from .spectrum_certificate import certified_values
         ball_values = balls if balls is not None else (lambda prec: [ball(v) for v in values])
-        square = stats.get("square")
-        count = min(np.shape(index))
-        kept = _drop_zero_lines(values, np.asarray(index))
-        kept_count = min(count, min(kept.shape))     # the rest: exact zeros of dropped zero lines
-        if square is not None and vectors is not None:
-            idx, zero_id = square
-            U, V = fixed_to_ball(vectors[0]), fixed_to_ball(vectors[1])
-        else:                         # from a float64 SVD of the padded matrix
-            vals_p, idx = _pad_square(values, kept)
-            zero_id = len(values) if len(vals_p) > len(values) else None
-            Uf, _, Vtf = np.linalg.svd(np.array([float(v) for v in vals_p])[idx])
-            U, V = Uf, Vtf.T
-        with_zero = ball_values if zero_id is None else (lambda prec: list(ball_values(prec)) + [ball(0)])
-        range_digits = int(stats.get("range_digits", 16))
-        cert = certify_spectrum(with_zero, idx, U, V, digits, range_digits, kept_count, deadline, max_range)
-        structural = count - kept_count
-        svals = list(cert.values) + [mpmath.mpf(0)] * structural
-        bounds = tuple(cert.bounds) + (mpmath.mpf(0),) * structural
-        uncertified = cert.uncertified
-        achieved, verified = cert.digits, not cert.uncertified
-        stats["certificate"] = cert.stats
+        svals, bounds, uncertified, achieved, stats["certificate"] = certified_values(
+            values, index, stats, vectors, ball_values, digits, deadline, max_range)
+        verified = not uncertified
+    for key in ("matrix", "column_values"):
+        stats.pop(key, None)
     zeros = sum(1 for v in svals if v == 0)
     return SpectrumResult(tuple(svals), digits, achieved, time.perf_counter() - start, method,
                           verified, zeros, dict(stats), bounds, uncertified)

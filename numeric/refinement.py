@@ -629,10 +629,12 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     V = Fixed.from_float(Vt0.T, A.beta)
     sigma, U_final, V_final = ref.run(A, U, V, s0, GROUP_TOL * top)
     ints, e = sigma.to_ints()
+    column_ints = list(ints)
     zero_below = top * 2.0 ** (-(work_bits - 8)) * n
     ints = [0 if abs(float(mpmath.ldexp(mpmath.mpf(i), e))) <= zero_below else i for i in ints]
     ref.stats["zeros"] = sum(1 for i in ints if i == 0)
     order = sorted(range(n), key=lambda i: -ints[i])
     if vectors:                   # the final U, V (Fixed), columns in the order of the values
         ref.stats["vectors"] = (U_final, V_final, order)
+        ref.stats["column_values"] = (column_ints, e)       # sigma_j * 2^-e of column j, signed
     return [abs(ints[i]) for i in order], e, ref.stats

@@ -1,0 +1,399 @@
+r"""Rigorous singular-value bounds from residuals computed exactly in fixed point.
+
+For a square fixed-point matrix :math:`A` (:class:`numeric.fixedpoint.Fixed`, exact), an exact
+bound :math:`\delta \ge \|A_\star - A\|_F` to the matrix :math:`A_\star` that is meant, any
+fixed-point :math:`U, V` and values :math:`\tilde d_j` (one per column), the products
+
+.. math::
+    W = A V, \quad Z = A^\top U, \quad P = U^\top U - I, \quad Q = V^\top V - I
+
+are formed by exact float64 limb GEMMs, truncated where their accuracy is not needed, and each
+truncation is bounded from the limbs that were dropped (:func:`truncation_bound`).  Then
+
+* first order (Weyl and Ostrowski): with :math:`T = U^\top A V` and :math:`\tilde D =
+  \operatorname{diag}(\tilde d)`, :math:`T - \tilde D = U^\top (W - U\tilde D) + P\tilde D`, so
+  :math:`\|T - \tilde D\|_2 \le r = \sqrt{1+\epsilon_U}\,\|W - U\tilde D\|_F + \|P\tilde D\|_F`
+  and :math:`\sigma_i(A) \in [(d_{(i)} - r)/\sqrt{(1+\epsilon_U)(1+\epsilon_V)},\,
+  (d_{(i)} + r)/\sqrt{(1-\epsilon_U)(1-\epsilon_V)}]` (:math:`\epsilon \ge \|P\|_F, \|Q\|_F`);
+* second order, per group :math:`G` of close values (a single column, or a cluster such as an
+  exact pair): :math:`\tilde D` is block diagonal with the exact blocks
+  :math:`B_G = U_G^\top W_G`, and in the Jordan–Wielandt matrix of :math:`T` the group's part
+  :math:`\begin{pmatrix} 0 & T_{GG} \\ T_{GG}^\top & 0 \end{pmatrix}` couples to the rest
+  only through :math:`T_{\bar G G} = U_{\bar G}^\top (W_G - U_G B_G) + P_{\bar G G} B_G` and
+  :math:`T_{G \bar G}^\top = V_{\bar G}^\top (Z_G - V_G B_G^\top) + Q_{\bar G G} B_G^\top`, of
+  norm :math:`e_G`.  If the group's values are :math:`\eta_G` away from the first-order
+  intervals of the others (and from their negatives), each moves by at most
+  :math:`e_G^2/\eta_G` (R.-C. Li and C.-K. Li 2005; R. Mathias 1998), at the rank that the
+  intervals give;
+* finally :math:`|\sigma_i(A_\star) - \sigma_i(A)| \le \delta` (Weyl).
+
+The quadratic bound needs vectors accurate to about half the digits; the first-order one to
+all of them.
+
+References: C.-K. Li and R.-C. Li, "A note on eigenvalues of perturbed Hermitian matrices",
+Linear Algebra Appl. 395 (2005) 183-190; R. Mathias, "Quadratic residual bounds for the
+Hermitian eigenvalue problem", SIAM J. Matrix Anal. Appl. 19 (1998); A. Ostrowski (1959).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytic.errors import InputError
+
+from .fixedpoint import Fixed, _col_dots_into, _gemm_into, _limb_products, _matmul_bound, _multiply_into, levels_for
+
+__all__ = ["truncation_bound", "bounded_matmul", "bounded_gram", "fixed_row", "ResidualBounds",
+           "residual_bounds"]
+
+_MARGIN = 1 + 2.0 ** -30            # covers the float64 roundings of every bound computed below
+
+
+def truncation_bound(X: Fixed, Y: Fixed, levels: int, inner: int) -> float:
+    r"""An entrywise bound of what a limb product with anti-diagonals :math:`a + b \le S`
+    (``levels``) drops: the limb pairs beyond :math:`S` (each entry at most ``inner`` times the
+    largest limbs, times their weight :math:`2^{E_X + E_Y - \beta(a+b+2)}`) and the low halves of
+    the deposits of anti-diagonal :math:`S` (at most :math:`S + 1` of :math:`2^{\beta-1}` units of
+    weight :math:`2^{E_X + E_Y - \beta(S+2)}`).
+
+    >>> X = Fixed.from_float(np.array([[1.0 / 3]]), 20, 4)
+    >>> truncation_bound(X, X, 7, 1), truncation_bound(X, X, 6, 1) > 0
+    (0.0, True)
+    """
+    beta = X.beta
+    mx = [float(np.max(np.abs(X.limbs[a]))) if X.limbs[a].size else 0.0 for a in range(X.nlimbs)]
+    my = [float(np.max(np.abs(Y.limbs[b]))) if Y.limbs[b].size else 0.0 for b in range(Y.nlimbs)]
+    total = 0.0
+    for a, xa in enumerate(mx):
+        for b, yb in enumerate(my):
+            if a + b > levels and xa and yb:
+                total += inner * xa * yb * math.ldexp(1.0, X.E + Y.E - beta * (a + b + 2))
+    if levels <= X.nlimbs + Y.nlimbs - 2:
+        total += (levels + 1) * math.ldexp(1.0, beta - 1 + X.E + Y.E - beta * (levels + 2))
+    return total * _MARGIN
+
+
+def bounded_matmul(X: Fixed, Y: Fixed, accuracy: float):
+    """``(X @ Y, bound)``: the product to about the absolute ``accuracy``, and a rigorous
+    entrywise bound of its error (:func:`truncation_bound`)."""
+    if X.shape[1] != Y.shape[0]:
+        raise InputError("shape", (X.shape, Y.shape), "inner dimensions differ")
+    S = levels_for(X.E, Y.E, X.beta, X.shape[1], accuracy)
+    out = _limb_products(X, Y, S, X.shape[1], _gemm_into, (X.shape[0], Y.shape[1]), _matmul_bound(X, Y),
+                         keep_all=True)
+    return out, truncation_bound(X, Y, S, X.shape[1])
+
+
+def bounded_gram(X: Fixed, accuracy: float):
+    """``(X.T @ X, bound)`` to about the absolute ``accuracy`` (symmetric BLAS updates)."""
+    S = levels_for(X.E, X.E, X.beta, X.shape[0], accuracy)
+    return X.gram(S, keep_all=True), truncation_bound(X, X, S, X.shape[0])
+
+
+def _exact_product(X: Fixed, Y: Fixed, product, shape, inner: int) -> Fixed:
+    """Every limb pair: the exact result."""
+    return _limb_products(X, Y, X.nlimbs + Y.nlimbs - 1, inner, product, shape, keep_all=True)
+
+
+def fixed_row(ints, e: int, beta: int) -> Fixed:
+    """The 1 x n Fixed row ``ints[j] * 2^e`` (Python integers), exactly.
+
+    >>> fixed_row([3, -5], -2, 20).to_float().tolist()
+    [[0.75, -1.25]]
+    """
+    pad = e % beta
+    ints = [int(v) << pad for v in ints]
+    e -= pad
+    bits = max((abs(v).bit_length() for v in ints), default=1)
+    nlimbs = math.ceil((bits + 2) / beta) + 1
+    return Fixed.from_ints(ints, (1, len(ints)), e + beta * nlimbs, beta, nlimbs)
+
+
+def _float_upper(X: Fixed) -> np.ndarray:
+    """``|X|`` entrywise, rounded to float64 and widened so that it bounds the exact value
+    (limbs summed from the smallest: relative error below ``4 L 2^-53``; underflow covered by
+    an absolute term)."""
+    slack = 1 + 4 * (X.nlimbs + 1) * 2.0 ** -53
+    return np.abs(X.to_float()) * slack + math.ldexp(X.nlimbs + 1.0, -1070)
+
+
+def _column_norms_upper(M: np.ndarray) -> np.ndarray:
+    """Upper bounds of the Euclidean norms of the columns of the nonnegative ``M`` (scaled by
+    a power of two against under- and overflow; float64 summation widened by ``(n+4) 2^-52``)."""
+    top = float(M.max()) if M.size else 0.0
+    if top == 0.0:
+        return np.zeros(M.shape[1])
+    e = math.frexp(top)[1]
+    S = np.ldexp(M, -e)
+    n = M.shape[0]
+    sums = (S * S).sum(axis=0) * (1 + (n + 4) * 2.0 ** -52) + n * 2.0 ** -1000
+    return np.ldexp(np.sqrt(sums) * (1 + 2.0 ** -50), e)
+
+
+@dataclass(frozen=True)
+class ResidualBounds:
+    """``lower[i] <= sigma_i(A_star) <= upper[i]`` (arb balls of radius 0, descending), the
+    first-order coupling ``r``, the defects ``eps_u``, ``eps_v``, the entry bound ``delta`` and
+    the number of values whose second-order bound applied."""
+
+    lower: tuple
+    upper: tuple
+    coupling: float
+    eps_u: float
+    eps_v: float
+    delta: float
+    second_order: int
+
+
+#: values closer than this (relative) form one group
+GROUP_GAP = 1e-6
+
+
+def _groups(mags: np.ndarray) -> list:
+    order = np.argsort(-mags, kind="stable")
+    groups, cur = [], [int(order[0])]
+    for a, b in zip(order[:-1].tolist(), order[1:].tolist()):
+        if mags[a] - mags[b] <= GROUP_GAP * mags[a]:
+            cur.append(b)
+        else:
+            groups.append(cur)
+            cur = [b]
+    groups.append(cur)
+    return groups
+
+
+def _larger(a, b):
+    return b if b > a else a
+
+
+def _smaller(a, b):
+    return b if b < a else a
+
+
+def _compare(a, b) -> int:
+    return -1 if a > b else (1 if a < b else 0)
+
+
+_descending = functools.cmp_to_key(_compare)
+
+
+def _fro(M: np.ndarray) -> float:
+    """Upper bound of the Frobenius norm of a nonnegative float matrix."""
+    return float(_column_norms_upper(M.reshape(-1, 1))[0]) if M.size else 0.0
+
+
+def residual_bounds(A: Fixed, U: Fixed, V: Fixed, delta: float, accuracy: float,
+                    block_digits: int = 40) -> ResidualBounds:
+    r"""Rigorous intervals for the singular values of every matrix within ``delta`` (Frobenius)
+    of the square Fixed ``A``, from any Fixed ``U``, ``V`` (columns: approximate singular
+    vectors).  ``accuracy``: the absolute accuracy of the products (it sets the diagonal blocks,
+    the values' centres); ``block_digits``: the digits to which the values of a cluster's block
+    are enclosed.
+
+    >>> A = Fixed.from_float(np.diag([3.0, 1.0]), 20, 3)
+    >>> I = Fixed.from_float(np.eye(2), 20, 3)
+    >>> b = residual_bounds(A, I, I, 0.0, 1e-30)
+    >>> [float(x) for x in b.lower], [float(x) for x in b.upper]
+    ([3.0, 1.0], [3.0, 1.0])
+    """
+    import flint
+    n = A.shape[0]
+    if A.shape != (n, n) or U.shape != (n, n) or V.shape != (n, n):
+        raise InputError("shape", (A.shape, U.shape, V.shape), "must be square")
+    W, tw = bounded_matmul(A, V, accuracy)
+    Z, tz = bounded_matmul(A.T, U, accuracy)
+    scale = max(float(np.max(np.abs(W.to_float()))), 1e-300)
+    G, tu = bounded_gram(U, accuracy / scale)
+    H, tv = bounded_gram(V, accuracy / scale)
+    eye = Fixed.identity(n, A.beta)
+    Pu, Pv = _float_upper(G - eye) + tu, _float_upper(H - eye) + tv
+    eu, ev = _fro(Pu), _fro(Pv)
+    old = flint.ctx.prec
+    flint.ctx.prec = max(old, (W.nlimbs + U.nlimbs + 2) * A.beta + 64)      # entries exact as arbs
+    try:
+        return _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits)
+    finally:
+        flint.ctx.prec = old
+
+
+def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits) -> ResidualBounds:
+    n = A.shape[0]
+    # the diagonal blocks: exact column dots; for pairs the off-diagonal entries are column dots
+    # with the partner's column (all pairs at once), larger clusters take small exact products
+    diag = _exact_product(U, W, _col_dots_into, (1, n), n)
+    groups = _groups(np.abs(diag.to_float()[0]))
+    UD = _exact_product(U, diag, _multiply_into, (n, n), 1)
+    VD = _exact_product(V, diag, _multiply_into, (n, n), 1)
+    perm = np.arange(n)
+    for g in groups:
+        if len(g) == 2:
+            perm[g[0]], perm[g[1]] = g[1], g[0]
+    blocks = {}
+    paired = perm != np.arange(n)
+    if paired.any():
+        X = _masked(_exact_product(U.cols(perm), W, _col_dots_into, (1, n), n), paired)   # u_b^T w_a
+        Y = _masked(_exact_product(U, W.cols(perm), _col_dots_into, (1, n), n), paired)   # u_a^T w_b
+        UD = UD + _exact_product(U.cols(perm), X, _multiply_into, (n, n), 1)
+        VD = VD + _exact_product(V.cols(perm), Y, _multiply_into, (n, n), 1)
+        dd, xx, yy = _arb_entries(diag), _arb_entries(X), _arb_entries(Y)
+        for g in groups:
+            if len(g) == 2:
+                a, b = g
+                blocks[tuple(g)] = [dd[a], yy[a], xx[a], dd[b]]
+    for g in groups:
+        if len(g) > 2:
+            B = _exact_product(U.cols(g).T, W.cols(g), _gemm_into, (len(g), len(g)), n)
+            blocks[tuple(g)] = B
+            UD = _put_cols(UD, _exact_product(U.cols(g), B, _gemm_into, (n, len(g)), len(g)), g)
+            VD = _put_cols(VD, _exact_product(V.cols(g), B.T, _gemm_into, (n, len(g)), len(g)), g)
+    R1 = _float_upper(W - UD) + tw
+    R2 = _float_upper(Z - VD) + tz
+    return _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block_digits)
+
+
+def _put_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
+    a, b, E = X._aligned(cols)
+    out = a.copy()
+    out[:, :, idx] = b
+    return Fixed(out, E, X.beta)._normalized()
+
+
+def _masked(X: Fixed, keep) -> Fixed:
+    limbs = X.limbs.copy()
+    limbs[:, :, ~keep] = 0
+    return Fixed(limbs, X.E, X.beta)
+
+
+def _arb_entries(X: Fixed):
+    import flint
+    ints, e = X.to_ints()
+    unit = flint.arb(2) ** e
+    return [flint.arb(flint.fmpz(v)) * unit for v in ints]
+
+
+def _pair_values(a, b, c, d):
+    r"""Enclosures of the singular values of :math:`\begin{pmatrix} a & b \\ c & d
+    \end{pmatrix}` (exact arbs): :math:`\sigma_1 + \sigma_2 = \sqrt{(a+d)^2 + (b-c)^2}`,
+    :math:`\sigma_1 - \sigma_2 = |\sqrt{(a-d)^2 + (b+c)^2} - \ldots|` (sums of squares, safe at
+    an exact double value).
+
+    >>> import flint
+    >>> [(float(lo), float(hi)) for lo, hi in _pair_values(*map(flint.arb, (3, 0, 0, -1)))]
+    [(3.0, 3.0), (1.0, 1.0)]
+    """
+    import flint
+    zero = flint.arb(0)
+
+    def root(x):                          # enclosure of sqrt(x) for a ball x of a value >= 0
+        return _larger(zero, x.lower()).sqrt().lower(), x.upper().sqrt().upper()
+    p_lo, p_hi = root((a + d) * (a + d) + (b - c) * (b - c))       # (x * x: x ** 2 is NaN on a ball at 0)
+    q_lo, q_hi = root((a - d) * (a - d) + (b + c) * (b + c))
+    s1 = (((p_lo + q_lo) / 2).lower(), ((p_hi + q_hi) / 2).upper())
+    s2_lo = _larger(zero, _larger((p_lo - q_hi).lower(), (q_lo - p_hi).lower()))
+    s2_hi = _larger((p_hi - q_lo).upper(), (q_hi - p_lo).upper())
+    return [s1, ((s2_lo / 2).lower(), (s2_hi / 2).upper())]
+
+
+def _abs_upper(B) -> np.ndarray:
+    """``|B|`` (a Fixed block, or the four arb entries of a pair) as floats rounded up."""
+    if isinstance(B, Fixed):
+        return np.abs(B.to_float()) * (1 + 2.0 ** -40)
+    return np.array([float(x.abs_upper().mid()) for x in B]).reshape(2, 2) * (1 + 2.0 ** -40)
+
+
+def _block_values(B, digits: int):
+    """Enclosures ``(lo, hi)`` of the singular values of the exact small block ``B`` (descending):
+    in closed form for 2 x 2, else by ball-arithmetic steps (:func:`numeric.certify.certify_spectrum`)."""
+    import flint
+    from .certify import certify_spectrum
+    if not isinstance(B, Fixed):
+        return _pair_values(*B)
+    k = B.shape[0]
+    entries = _arb_entries(B)
+    Bf = B.to_float()
+    Uf, _, Vtf = np.linalg.svd(Bf)
+    cert = certify_spectrum(lambda prec: entries, np.arange(k * k).reshape(k, k), Uf, Vtf.T, digits,
+                            4, k, None, 4 + digits)
+    out = []
+    for v, b in zip(cert.values, cert.bounds):
+        out.append(((flint.arb(v) - flint.arb(b)).lower(), (flint.arb(v) + flint.arb(b)).upper()))
+    return out
+
+
+def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block_digits) -> ResidualBounds:
+    """First-order intervals for all values, then the second-order bound group by group."""
+    import flint
+    arb = flint.arb
+    if eu >= 1 or ev >= 1:
+        return ResidualBounds(tuple([arb(0)] * n), tuple([arb.pos_inf()] * n), math.inf, eu, ev, delta, 0)
+    d = _arb_entries(diag)
+    dabs = np.abs(diag.to_float()[0]) * (1 + 2.0 ** -40)
+    # |P D~|: columns scaled by |d| (singletons) or multiplied by |B| (clusters)
+    PD, QD = Pu * dabs[None, :], Pv * dabs[None, :]
+    for g, B in blocks.items():
+        Bf = _abs_upper(B)
+        PD[:, list(g)], QD[:, list(g)] = Pu[:, list(g)] @ Bf, Pv[:, list(g)] @ Bf.T
+    PD, QD = PD * (1 + n * 2.0 ** -50), QD * (1 + n * 2.0 ** -50)
+    r1c, r2c = _column_norms_upper(R1), _column_norms_upper(R2)
+    pdc, qdc = _column_norms_upper(PD), _column_norms_upper(QD)
+    su, sv = math.sqrt(1 + eu) * _MARGIN, math.sqrt(1 + ev) * _MARGIN
+    r = (su * float(np.sqrt((r1c * r1c).sum())) * _MARGIN + _fro(PD)) * _MARGIN
+    # centres: |T_jj| for single columns, the block's values for clusters (rigorous)
+    sqrt_n = math.sqrt(n) * _MARGIN
+    centres = []                        # (lo, hi, group index)
+    for gi, g in enumerate(groups):
+        if len(g) == 1:
+            j = g[0]
+            err = arb(sqrt_n * su * tw * _MARGIN)
+            centres.append(((abs(d[j]) - err).lower(), (abs(d[j]) + err).upper(), gi))
+        else:
+            k = len(g)
+            err = arb(k * sqrt_n * su * tw * _MARGIN)
+            for lo, hi in _block_values(blocks[tuple(g)], block_digits):
+                centres.append(((lo - err).lower(), (hi + err).upper(), gi))
+    R = arb(r)
+    los = sorted((c[0] for c in centres), key=_descending)       # exact comparisons (radius 0)
+    his = sorted((c[1] for c in centres), key=_descending)
+    lo = [max(arb(0), (x - R).lower()) for x in los]
+    hi = [(x + R).upper() for x in his]
+    # second order, group by group: the others' intervals through prefix/suffix extremes
+    mine = [[c for c in centres if c[2] == gi] for gi in range(len(groups))]
+    g_lo = [functools.reduce(_smaller, (c[0] for c in m)) for m in mine]
+    g_hi = [functools.reduce(_larger, (c[1] for c in m)) for m in mine]
+    prefix, suffix = [None] * len(groups), [None] * len(groups)
+    for gi in range(len(groups)):
+        prefix[gi] = None if gi == 0 else (g_lo[gi - 1] if prefix[gi - 1] is None else _smaller(prefix[gi - 1], g_lo[gi - 1]))
+    for gi in range(len(groups) - 1, -1, -1):
+        last = gi == len(groups) - 1
+        suffix[gi] = None if last else (g_hi[gi + 1] if suffix[gi + 1] is None else _larger(suffix[gi + 1], g_hi[gi + 1]))
+    second, ranks = 0, 0
+    for gi, g in enumerate(groups):
+        top_hi, bot_lo = g_hi[gi], g_lo[gi]
+        gaps = [bot_lo]                               # to the negatives: theta + sigma >= theta
+        if prefix[gi] is not None:
+            gaps.append((prefix[gi] - R - top_hi).lower())
+        if suffix[gi] is not None:
+            gaps.append((bot_lo - suffix[gi] - R).lower())
+        eta = functools.reduce(_smaller, gaps)
+        if eta > 0:
+            def norm(x):
+                return float(np.sqrt((x * x).sum())) * _MARGIN
+            e_cols = (su * norm(r1c[g]) + norm(pdc[g])) * _MARGIN          # |T_(rest, G)|_F
+            e_rows = (sv * norm(r2c[g]) + norm(qdc[g])) * _MARGIN          # |T_(G, rest)|_F
+            e2 = arb(e_cols) * arb(e_cols) + arb(e_rows) * arb(e_rows)
+            move = (e2 / eta).upper()
+            for m, c in enumerate(sorted(mine[gi], key=lambda c: _descending(c[1]))):
+                i = ranks + m
+                lo[i] = _larger(lo[i], _larger(arb(0), (c[0] - move).lower()))
+                hi[i] = _smaller(hi[i], (c[1] + move).upper())
+            second += len(g)
+        ranks += len(g)
+    EU, EV, DELTA = arb(eu), arb(ev), arb(delta)
+    down = ((1 + EU) * (1 + EV)).sqrt()
+    up = ((1 - EU) * (1 - EV)).sqrt()
+    lower = tuple(max(arb(0), (x / down - DELTA).lower()) for x in lo)
+    upper = tuple((x / up + DELTA).upper() for x in hi)
+    return ResidualBounds(lower, upper, r, eu, ev, delta, second)
