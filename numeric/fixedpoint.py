@@ -403,9 +403,7 @@ class Fixed:
                     _deposit(acc, s, P, base, tmp)
                     used = 0
         # the accumulated limbs are lower triangular: mirror them before the carries
-        low = np.tril_indices(m, -1)
-        for k in range(acc.shape[0]):
-            acc[k].T[low] = acc[k][low]
+        acc += np.tril(acc, -1).transpose(0, 2, 1)      # (the upper triangles are still zero)
         return Fixed(acc, 2 * self.E + beta, beta)._normalized(None if keep_all else nlimbs,
                                                                inplace=True)
 

@@ -186,12 +186,15 @@ def _fro(M: np.ndarray) -> float:
 
 
 def residual_bounds(A: Fixed, U: Fixed, V: Fixed, delta: float, accuracy: float,
-                    block_digits: int = 40) -> ResidualBounds:
+                    block_digits: int = 40, half_accuracy: float | None = None,
+                    gram_accuracy: float | None = None) -> ResidualBounds:
     r"""Rigorous intervals for the singular values of every matrix within ``delta`` (Frobenius)
     of the square Fixed ``A``, from any Fixed ``U``, ``V`` (columns: approximate singular
     vectors).  ``accuracy``: the absolute accuracy of the products (it sets the diagonal blocks,
-    the values' centres); ``block_digits``: the digits to which the values of a cluster's block
-    are enclosed.
+    the values' centres); ``half_accuracy`` that of :math:`A^\top U` (it enters the second-order
+    bound squared) and ``gram_accuracy`` that of the Gram matrices (relative: they enter as
+    factors :math:`1 \pm \epsilon`), both by default as fine as ``accuracy``;
+    ``block_digits``: the digits to which the values of a cluster's block are enclosed.
 
     >>> A = Fixed.from_float(np.diag([3.0, 1.0]), 20, 3)
     >>> I = Fixed.from_float(np.eye(2), 20, 3)
@@ -204,29 +207,32 @@ def residual_bounds(A: Fixed, U: Fixed, V: Fixed, delta: float, accuracy: float,
     if A.shape != (n, n) or U.shape != (n, n) or V.shape != (n, n):
         raise InputError("shape", (A.shape, U.shape, V.shape), "must be square")
     W, tw = bounded_matmul(A, V, accuracy)
-    Z, tz = bounded_matmul(A.T, U, accuracy)
-    scale = max(float(np.max(np.abs(W.to_float()))), 1e-300)
-    G, tu = bounded_gram(U, accuracy / scale)
-    H, tv = bounded_gram(V, accuracy / scale)
+    Z, tz = bounded_matmul(A.T, U, accuracy if half_accuracy is None else half_accuracy)
+    if gram_accuracy is None:
+        gram_accuracy = accuracy / max(float(np.max(np.abs(W.to_float()))), 1e-300)
+    G, tu = bounded_gram(U, gram_accuracy)
+    H, tv = bounded_gram(V, gram_accuracy)
     eye = Fixed.identity(n, A.beta)
     Pu, Pv = _float_upper(G - eye) + tu, _float_upper(H - eye) + tv
     eu, ev = _fro(Pu), _fro(Pv)
     old = flint.ctx.prec
     flint.ctx.prec = max(old, (W.nlimbs + U.nlimbs + 2) * A.beta + 64)      # entries exact as arbs
     try:
-        return _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits)
+        return _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, accuracy,
+                       accuracy if half_accuracy is None else half_accuracy)
     finally:
         flint.ctx.prec = old
 
 
-def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits) -> ResidualBounds:
+def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, acc, half) -> ResidualBounds:
     n = A.shape[0]
+    tw_product = tw                                   # the error of A V alone (for the centres)
     # the diagonal blocks: exact column dots; for pairs the off-diagonal entries are column dots
     # with the partner's column (all pairs at once), larger clusters take small exact products
     diag = _exact_product(U, W, _col_dots_into, (1, n), n)
     groups = _groups(np.abs(diag.to_float()[0]))
-    UD = _exact_product(U, diag, _multiply_into, (n, n), 1)
-    VD = _exact_product(V, diag, _multiply_into, (n, n), 1)
+    UD, tw = _scaled_cols(U, diag, acc, tw)        # U D~ and V D~^T, truncated: their bounds join tw, tz
+    VD, tz = _scaled_cols(V, diag, half, tz)
     perm = np.arange(n)
     for g in groups:
         if len(g) == 2:
@@ -234,10 +240,11 @@ def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits) -> Resid
     blocks = {}
     paired = perm != np.arange(n)
     if paired.any():
-        X = _masked(_exact_product(U.cols(perm), W, _col_dots_into, (1, n), n), paired)   # u_b^T w_a
         Y = _masked(_exact_product(U, W.cols(perm), _col_dots_into, (1, n), n), paired)   # u_a^T w_b
-        UD = UD + _exact_product(U.cols(perm), X, _multiply_into, (n, n), 1)
-        VD = VD + _exact_product(V.cols(perm), Y, _multiply_into, (n, n), 1)
+        X = Y.cols(perm)                                                                 # u_b^T w_a
+        UX, tw = _scaled_cols(U.cols(perm), X, acc, tw)
+        VY, tz = _scaled_cols(V.cols(perm), Y, half, tz)
+        UD, VD = UD + UX, VD + VY
         dd, xx, yy = _arb_entries(diag), _arb_entries(X), _arb_entries(Y)
         for g in groups:
             if len(g) == 2:
@@ -251,7 +258,15 @@ def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits) -> Resid
             VD = _put_cols(VD, _exact_product(V.cols(g), B.T, _gemm_into, (n, len(g)), len(g)), g)
     R1 = _float_upper(W - UD) + tw
     R2 = _float_upper(Z - VD) + tz
-    return _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block_digits)
+    return _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw_product, delta, n, block_digits)
+
+
+def _scaled_cols(X: Fixed, row: Fixed, accuracy: float, bound: float):
+    """``(X diag(row), bound + its truncation bound)``: the columns of ``X`` scaled by the
+    1 x n ``row`` to about the absolute ``accuracy``."""
+    S = levels_for(X.E, row.E, X.beta, 1, accuracy)
+    out = _limb_products(X, row, S, 1, _multiply_into, X.shape, keep_all=True)
+    return out, bound + truncation_bound(X, row, S, 1)
 
 
 def _put_cols(X: Fixed, cols: Fixed, idx) -> Fixed:

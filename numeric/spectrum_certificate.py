@@ -45,7 +45,6 @@ def entry_error_bound(balls, grid_ints, shift: int, k: int, index) -> float:
 def _fast(stats, vectors, balls, idx, digits, count, max_range):
     """Step 1; ``None`` when the refinement left no fixed-point state."""
     import flint
-    from .certify import SingularValueBounds, _exact, _judge
     from .residual_bounds import residual_bounds
     if "matrix" not in stats or vectors is None or "column_values" not in stats:
         return None
@@ -65,15 +64,28 @@ def _fast(stats, vectors, balls, idx, digits, count, max_range):
     floor = top * 10.0 ** -max_range
     smallest = min([m for m in mags[:count] if m > floor] or [top])
     acc = 10.0 ** -(digits + 4) * smallest / math.sqrt(n)
-    b = residual_bounds(A, U, V, delta, acc, block_digits=digits + 8)
+    # A^T U enters squared, the Gram matrices relative to 1: first at those accuracies, then
+    # (if a value is missed) everything at the full one
+    lean = dict(half_accuracy=10.0 ** -(digits / 2 + 8) * smallest / math.sqrt(n),
+                gram_accuracy=10.0 ** -(digits + 4) / n)
+    for extra in (lean, {}):
+        b = residual_bounds(A, U, V, delta, acc, block_digits=digits + 8, **extra)
+        out = _judged(b, k, prec, digits, count, floor)
+        if not out[2]:
+            break
+    values, errs, bad = out
+    return values, errs, bad, {"method": "residual bounds", "coupling": b.coupling, "eps_u": b.eps_u,
+                               "eps_v": b.eps_v, "delta": delta, "second_order": b.second_order}
+
+
+def _judged(b, k, prec, digits, count, floor):
+    from .certify import SingularValueBounds, _exact, _judge
     wp = prec + 64
     with mpmath.workprec(wp):
         lower = tuple(mpmath.ldexp(_exact(x), -k) for x in b.lower)
         upper = tuple(mpmath.ldexp(_exact(x), -k) for x in b.upper)
     bounds = SingularValueBounds(lower, upper, b.coupling, b.eps_u, b.eps_v, wp)
-    values, errs, bad = _judge(bounds, digits, count, math.ldexp(floor, -k))
-    return values, errs, bad, {"method": "residual bounds", "coupling": b.coupling, "eps_u": b.eps_u,
-                               "eps_v": b.eps_v, "delta": delta, "second_order": b.second_order}
+    return _judge(bounds, digits, count, math.ldexp(floor, -k))
 
 
 def _float_start(values, idx, zero_id):
