@@ -106,6 +106,8 @@ class _Refiner:
     top: float              # the largest singular value of the whole problem
     rel_tol: float = 0.0    # relative accuracy wanted for every singular value
     stats: dict = field(default_factory=lambda: {"iterations": 0, "blocks": 0, "zeros": 0})
+    fold: bool = False      # rotate the columns of clusters of 3+ values by their blocks' vectors
+    _rotations: dict = field(default_factory=dict)
 
     def run(self, A: Fixed, U: Fixed, V: Fixed, keys: np.ndarray, key_tol: float,
             depth: int = 0):
@@ -258,6 +260,13 @@ class _Refiner:
         parts = [self._resolve_block(B, sigma, np.array(idx), depth) for idx, B in blocks.items()]
         if parts:
             sigma = _put_parts(sigma, parts)
+        if self.fold:               # the vectors of each resolved block, for a certificate
+            for idx, B in blocks.items():
+                rot = self._rotations.pop(id(B), None)
+                if rot is not None:
+                    cols = np.array(idx)
+                    U = _replace_cols(U, U.cols(cols).matmul(rot[0], L), cols)
+                    V = _replace_cols(V, V.cols(cols).matmul(rot[1], L), cols)
         return sigma, U, V
 
     def _shortfall(self, Tf, R, S, sig, groups, same) -> float:
@@ -461,7 +470,8 @@ class _Refiner:
         nlimbs = math.ceil((work_bits + M.beta + 1 + math.log2(max(g, 2)) + 4) / M.beta)
         sub = _Refiner(M, nlimbs, abs_tol=abs_tol, top=top, rel_tol=0.0, stats=self.stats)
         Ww = Fixed.from_float(W, M.beta)
-        mu, _, _ = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, depth + 1)
+        sub.fold = self.fold
+        mu, _, Vm = sub.run(M, Ww, Ww, keys, GROUP_TOL * top, depth + 1)
         ints, e = mu.to_ints()
         e -= M.beta * m
         L = sigma.nlimbs
@@ -471,6 +481,11 @@ class _Refiner:
             vals = [int(mpmath.nint(mpmath.ldexp(mpmath.sqrt(base + mpmath.ldexp(mpmath.mpf(i), e)),
                                                  -e_sig))) for i in ints]
         self.stats["clusters"] = self.stats.get("clusters", 0) + 1
+        if self.fold and g > 2:     # V_b: the eigenvectors of M; U_b = B V_b / sigma, re-orthonormalized
+            sig = np.array([math.ldexp(float(v), e_sig) for v in vals])
+            Vm = _orthonormal_cols(Vm, self.nlimbs)
+            Ub = self._block_B.matmul(Vm, self.nlimbs).scale_cols(1 / sig, self.nlimbs)
+            self._rotations[id(self._block_B)] = (_orthonormal_cols(Ub, self.nlimbs), Vm)
         return Fixed.from_ints(vals, (1, g), sigma.E, sigma.beta, L)
 
     def _resolve_block(self, B, sigma, idx, depth):
@@ -488,8 +503,10 @@ class _Refiner:
         beta = B.beta
         if spread > 1e-6:                         # a tail: float64 SVD of the block itself
             Wu, s0, Wvt = np.linalg.svd(Bf)
-            sig_b, _, _ = self.run(B, Fixed.from_float(Wu, beta), Fixed.from_float(Wvt.T, beta),
-                                   s0, GROUP_TOL * s0[0], depth + 1)
+            sig_b, Ub, Vb = self.run(B, Fixed.from_float(Wu, beta), Fixed.from_float(Wvt.T, beta),
+                                     s0, GROUP_TOL * s0[0], depth + 1)
+            if self.fold and g > 2:
+                self._rotations[id(B)] = (_orthonormal_cols(Ub, self.nlimbs), _orthonormal_cols(Vb, self.nlimbs))
             # only the singular values are returned: the group's columns of U and V are not
             # rotated (U_G W_u would cost two full-precision products and nothing reads them;
             # the groups are disjoint, so the other groups' blocks do not depend on them)
@@ -525,6 +542,7 @@ class _Refiner:
             part = Fixed.from_ints([iv] * g, (1, g), sigma.E, beta, L)
             return idx, part
         BtB = _fixed_from_int_matrix(BtB_ints, 2 * be, beta) if g <= 16 else BtB
+        self._block_B = B
         return idx, self._cluster_values(BtB, Mv, c, sigma, depth)
 
 
@@ -577,6 +595,15 @@ def _shifted(X: Fixed, shift) -> Fixed:
     return X
 
 
+def _orthonormal_cols(X: Fixed, nlimbs: int, passes: int = 2) -> Fixed:
+    r""":math:`X (I + R/2 + 3R^2/8)` with :math:`R = I - X^\top X`, twice: the binomial series of
+    :math:`(X^\top X)^{-1/2}` (a defect of order :math:`R^3` per pass)."""
+    for _ in range(passes):
+        R = X.gram(2 * nlimbs).identity_minus_float()
+        X = X.plus(X.matmul(Fixed.from_float(R / 2 + 3 * (R @ R) / 8, X.beta), nlimbs), nlimbs)
+    return X
+
+
 def _replace_cols(X: Fixed, cols: Fixed, idx) -> Fixed:
     a, b, E = X._aligned(cols)
     out = a.copy()
@@ -624,7 +651,8 @@ def refined_singular_values(A: Fixed, A_float: np.ndarray | None = None, bits: i
     # a product's leading limb exceeds its largest entry (~ top) by at most beta + 1 bits, and
     # the truncated limb pairs add at most n L units of the last limb (L < 16)
     nlimbs = math.ceil((work_bits + A.beta + 1 + math.log2(max(n, 2)) + 4) / A.beta)
-    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits)
+    ref = _Refiner(A, nlimbs, abs_tol=top * 2.0 ** (-work_bits), top=top, rel_tol=2.0 ** -bits,
+                   fold=vectors)
     U = Fixed.from_float(U0, A.beta)
     V = Fixed.from_float(Vt0.T, A.beta)
     sigma, U_final, V_final = ref.run(A, U, V, s0, GROUP_TOL * top)

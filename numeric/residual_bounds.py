@@ -152,11 +152,19 @@ class ResidualBounds:
 GROUP_GAP = 1e-6
 
 
-def _groups(mags: np.ndarray) -> list:
-    order = np.argsort(-mags, kind="stable")
+def _groups(diag: Fixed, coupling: np.ndarray, quadratic: float) -> list:
+    """Consecutive values (descending) within ``GROUP_GAP`` whose gap the coupling of their single
+    columns cannot resolve: at most 4 times the coupling (first order), or at most ``quadratic``
+    times its square over the value (second order).  The gaps are exact (from the integers of
+    ``diag``), so values equal in float64 are still told apart."""
+    ints, e = diag.to_ints()
+    ints = [abs(v) for v in ints]
+    mags = np.array([math.ldexp(float(v), e) for v in ints])
+    order = sorted(range(len(ints)), key=lambda j: -ints[j])
     groups, cur = [], [int(order[0])]
-    for a, b in zip(order[:-1].tolist(), order[1:].tolist()):
-        if mags[a] - mags[b] <= GROUP_GAP * mags[a]:
+    for a, b in zip(order[:-1], order[1:]):
+        gap, e_ab = math.ldexp(float(ints[a] - ints[b]), e), coupling[a] + coupling[b]
+        if gap <= GROUP_GAP * mags[a] and (gap <= 4 * e_ab or gap * mags[a] <= quadratic * e_ab * e_ab):
             cur.append(b)
         else:
             groups.append(cur)
@@ -230,9 +238,10 @@ def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, acc, hal
     # the diagonal blocks: exact column dots; for pairs the off-diagonal entries are column dots
     # with the partner's column (all pairs at once), larger clusters take small exact products
     diag = _exact_product(U, W, _col_dots_into, (1, n), n)
-    groups = _groups(np.abs(diag.to_float()[0]))
     UD, tw = _scaled_cols(U, diag, acc, tw)        # U D~ and V D~^T, truncated: their bounds join tw, tz
     VD, tz = _scaled_cols(V, diag, half, tz)
+    single = _column_norms_upper(np.abs((W - UD).to_float())) + _column_norms_upper(np.abs((Z - VD).to_float()))
+    groups = _groups(diag, single, 10.0 ** (block_digits - 5))
     perm = np.arange(n)
     for g in groups:
         if len(g) == 2:
@@ -319,15 +328,42 @@ def _abs_upper(B) -> np.ndarray:
     return np.array([float(x.abs_upper().mid()) for x in B]).reshape(2, 2) * (1 + 2.0 ** -40)
 
 
+def _cluster_hull(entries, k: int):
+    r"""``(lo, hi)`` enclosing every singular value of the k x k matrix of exact ``entries``
+    (row-major arbs): the square roots of the hull of the Gershgorin discs of :math:`B^\top B`.
+    Tight for a cluster (:math:`B \approx c\,Q`, :math:`Q` orthogonal), wide otherwise.
+
+    >>> import flint
+    >>> lo, hi = _cluster_hull([flint.arb(x) for x in (0, 2, 2, 0)], 2)
+    >>> float(lo), float(hi)
+    (2.0, 2.0)
+    """
+    import flint
+    zero = flint.arb(0)
+    B = flint.arb_mat(k, k, entries)
+    C = B.transpose() * B
+    lo, hi = None, None
+    for i in range(k):
+        radius = sum((abs(C[i, j]) for j in range(k) if j != i), zero)
+        a, b = (C[i, i] - radius).lower(), (C[i, i] + radius).upper()
+        lo = a if lo is None else _smaller(lo, a)
+        hi = b if hi is None else _larger(hi, b)
+    return _larger(zero, lo).sqrt().lower(), hi.sqrt().upper()
+
+
 def _block_values(B, digits: int):
     """Enclosures ``(lo, hi)`` of the singular values of the exact small block ``B`` (descending):
-    in closed form for 2 x 2, else by ball-arithmetic steps (:func:`numeric.certify.certify_spectrum`)."""
+    in closed form for 2 x 2; for a larger cluster the hull of :func:`_cluster_hull` when it is
+    tight to ``digits``, else ball-arithmetic steps (:func:`numeric.certify.certify_spectrum`)."""
     import flint
     from .certify import certify_spectrum
     if not isinstance(B, Fixed):
         return _pair_values(*B)
     k = B.shape[0]
     entries = _arb_entries(B)
+    lo, hi = _cluster_hull(entries, k)
+    if lo > 0 and hi - lo <= lo * flint.arb(10) ** -digits:
+        return [(lo, hi)] * k
     Bf = B.to_float()
     Uf, _, Vtf = np.linalg.svd(Bf)
     cert = certify_spectrum(lambda prec: entries, np.arange(k * k).reshape(k, k), Uf, Vtf.T, digits,
