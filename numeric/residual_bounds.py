@@ -195,14 +195,15 @@ def _fro(M: np.ndarray) -> float:
 
 def residual_bounds(A: Fixed, U: Fixed, V: Fixed, delta: float, accuracy: float,
                     block_digits: int = 40, half_accuracy: float | None = None,
-                    gram_accuracy: float | None = None) -> ResidualBounds:
+                    gram_accuracy: float | None = None, deadline: float | None = None) -> ResidualBounds:
     r"""Rigorous intervals for the singular values of every matrix within ``delta`` (Frobenius)
     of the square Fixed ``A``, from any Fixed ``U``, ``V`` (columns: approximate singular
     vectors).  ``accuracy``: the absolute accuracy of the products (it sets the diagonal blocks,
     the values' centres); ``half_accuracy`` that of :math:`A^\top U` (it enters the second-order
     bound squared) and ``gram_accuracy`` that of the Gram matrices (relative: they enter as
     factors :math:`1 \pm \epsilon`), both by default as fine as ``accuracy``;
-    ``block_digits``: the digits to which the values of a cluster's block are enclosed.
+    ``block_digits``: the digits to which the values of a cluster's block are enclosed (by
+    ball-arithmetic steps, if need be, until ``deadline``, a ``time.perf_counter()`` value).
 
     >>> A = Fixed.from_float(np.diag([3.0, 1.0]), 20, 3)
     >>> I = Fixed.from_float(np.eye(2), 20, 3)
@@ -226,7 +227,7 @@ def residual_bounds(A: Fixed, U: Fixed, V: Fixed, delta: float, accuracy: float,
     old = flint.ctx.prec
     flint.ctx.prec = max(old, (W.nlimbs + U.nlimbs + 2) * A.beta + 64)      # entries exact as arbs
     try:
-        return _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, accuracy,
+        return _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, (block_digits, deadline), accuracy,
                        accuracy if half_accuracy is None else half_accuracy)
     finally:
         flint.ctx.prec = old
@@ -241,7 +242,7 @@ def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, acc, hal
     UD, tw = _scaled_cols(U, diag, acc, tw)        # U D~ and V D~^T, truncated: their bounds join tw, tz
     VD, tz = _scaled_cols(V, diag, half, tz)
     single = _column_norms_upper(np.abs((W - UD).to_float())) + _column_norms_upper(np.abs((Z - VD).to_float()))
-    groups = _groups(diag, single, 10.0 ** (block_digits - 5))
+    groups = _groups(diag, single, 10.0 ** (block_digits[0] - 5))
     perm = np.arange(n)
     for g in groups:
         if len(g) == 2:
@@ -351,7 +352,34 @@ def _cluster_hull(entries, k: int):
     return _larger(zero, lo).sqrt().lower(), hi.sqrt().upper()
 
 
-def _block_values(B, digits: int):
+def _shifted_gram_values(entries, k: int, floor):
+    r"""Enclosures of the singular values of a cluster block :math:`B` (exact ``entries``) from
+    :math:`C = B^\top B - s^2 I` with :math:`s` = ``floor`` (a rigorous lower bound of
+    :math:`\sigma_{\min}(B)`, so :math:`C` is positive semidefinite and its singular values are
+    its eigenvalues :math:`\mu_i = \sigma_i^2 - s^2`): one Weyl–Ostrowski bound of :math:`C` from
+    its float64 eigenvectors, then :math:`\sigma_i = \sqrt{s^2 + \mu_i}`.  The cluster's spread
+    is resolved relative to itself, not to :math:`\sigma`.  ``None`` if the bound is unbounded."""
+    import flint
+    from .certify import ball, ball_matrix, singular_value_bounds
+    B = flint.arb_mat(k, k, entries)
+    s2 = (floor * floor).lower()
+    eye = flint.arb_mat(k, k, [s2 if i == j else flint.arb(0) for i in range(k) for j in range(k)])
+    C = B.transpose() * B - eye
+    Cf = np.array([[float(C[i, j].mid()) for j in range(k)] for i in range(k)])
+    scale = float(np.max(np.abs(Cf))) or 1.0
+    _, X = np.linalg.eigh((Cf + Cf.T) / (2 * scale))
+    X = X[:, ::-1]
+    b = singular_value_bounds(C, ball_matrix(X), ball_matrix(X))
+    if not all(math.isfinite(float(u)) for u in b.upper):
+        return None
+    out = []
+    for a, u in zip(b.lower, b.upper):
+        lo_mu, hi_mu = ball(a).lower(), ball(u).upper()      # (rounded outwards if inexact)
+        out.append(((s2 + lo_mu).sqrt().lower(), (s2 + hi_mu).sqrt().upper()))
+    return out
+
+
+def _block_values(B, digits: int, deadline=None):
     """Enclosures ``(lo, hi)`` of the singular values of the exact small block ``B`` (descending):
     in closed form for 2 x 2; for a larger cluster the hull of :func:`_cluster_hull` when it is
     tight to ``digits``, else ball-arithmetic steps (:func:`numeric.certify.certify_spectrum`)."""
@@ -361,13 +389,17 @@ def _block_values(B, digits: int):
         return _pair_values(*B)
     k = B.shape[0]
     entries = _arb_entries(B)
+    enough = flint.arb(10) ** -(digits - 6)      # the caller's digits carry 8 guard digits
     lo, hi = _cluster_hull(entries, k)
-    if lo > 0 and hi - lo <= lo * flint.arb(10) ** -digits:
+    if lo > 0 and hi - lo <= lo * enough:
         return [(lo, hi)] * k
+    shifted = _shifted_gram_values(entries, k, lo)
+    if shifted is not None and all(b - a <= a * enough for a, b in shifted):
+        return shifted
     Bf = B.to_float()
     Uf, _, Vtf = np.linalg.svd(Bf)
     cert = certify_spectrum(lambda prec: entries, np.arange(k * k).reshape(k, k), Uf, Vtf.T, digits,
-                            4, k, None, 4 + digits)
+                            4, k, deadline, 4 + digits)
     out = []
     for v, b in zip(cert.values, cert.bounds):
         out.append(((flint.arb(v) - flint.arb(b)).lower(), (flint.arb(v) + flint.arb(b)).upper()))
@@ -403,7 +435,7 @@ def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block
         else:
             k = len(g)
             err = arb(k * sqrt_n * su * tw * _MARGIN)
-            for lo, hi in _block_values(blocks[tuple(g)], block_digits):
+            for lo, hi in _block_values(blocks[tuple(g)], *block_digits):
                 centres.append(((lo - err).lower(), (hi + err).upper(), gi))
     R = arb(r)
     los = sorted((c[0] for c in centres), key=_descending)       # exact comparisons (radius 0)

@@ -42,7 +42,7 @@ def entry_error_bound(balls, grid_ints, shift: int, k: int, index) -> float:
     return float(total.sqrt().upper().mid()) * (1 + 2.0 ** -40) if total != 0 else 0.0
 
 
-def _fast(stats, vectors, balls, idx, digits, count, max_range):
+def _fast(stats, vectors, balls, idx, digits, count, max_range, deadline=None):
     """Step 1; ``None`` when the refinement left no fixed-point state."""
     import flint
     from .residual_bounds import residual_bounds
@@ -69,7 +69,7 @@ def _fast(stats, vectors, balls, idx, digits, count, max_range):
     lean = dict(half_accuracy=10.0 ** -(digits / 2 + 8) * smallest / math.sqrt(n),
                 gram_accuracy=10.0 ** -(digits + 4) / n)
     for extra in (lean, {}):
-        b = residual_bounds(A, U, V, delta, acc, block_digits=digits + 8, **extra)
+        b = residual_bounds(A, U, V, delta, acc, block_digits=digits + 8, deadline=deadline, **extra)
         out = _judged(b, k, prec, digits, count, floor)
         if not out[2]:
             break
@@ -111,7 +111,7 @@ def certified_values(values, index, stats, vectors, balls, digits: int, deadline
         zero_id = len(values) if len(vals_p) > len(values) else None
     with_zero = balls if zero_id is None else (lambda prec: list(balls(prec)) + [ball(0)])
     t = time.perf_counter()
-    fast = _fast(stats, vectors, with_zero, idx, digits, kept_count, max_range)
+    fast = _fast(stats, vectors, with_zero, idx, digits, kept_count, max_range, deadline)
     if fast is not None and not fast[2]:
         cvals, cbounds, bad, cstats = fast
         cstats["seconds"] = time.perf_counter() - t
