@@ -48,7 +48,12 @@ def fixed_from_mp(values, index, bits: int, beta: int, scale_exp: int = 0) -> Fi
     >>> (k, B.nlimbs, C.nlimbs, B.to_float().tolist() == [[2.0**k / 3, 2.0**k]])
     (18, 4, 5, True)
     """
-    ints, E, nlimbs, _ = fixed_grid(values, bits, beta, scale_exp)
+    return fixed_from_grid(fixed_grid(values, bits, beta, scale_exp), index, beta)
+
+
+def fixed_from_grid(grid, index, beta: int) -> Fixed:
+    """The Fixed matrix of a :func:`fixed_grid` and an index array."""
+    ints, E, nlimbs, _ = grid
     uniq = Fixed.from_ints(ints, (1, len(ints)), E, beta, nlimbs)
     flat = np.asarray(index).ravel()
     return Fixed(uniq.limbs[:, 0, flat].reshape((uniq.nlimbs,) + np.shape(index)), uniq.E, beta)
@@ -224,8 +229,8 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         bits = math.ceil(digits * math.log2(10)) + 8
         range_bits = math.ceil(range_digits * math.log2(10))
         k = top_limb_shift(float(max(abs(v) for v in vals)), beta)   # exact power-of-two scaling
-        A = fixed_from_mp(vals, idx, bits + range_bits + guard_bits + 8, beta, k)
         grid = fixed_grid(vals, bits + range_bits + guard_bits + 8, beta, k)
+        A = fixed_from_grid(grid, idx, beta)
         if start is not None:         # the same matrix scaled by 2^k
             start = (start[0], np.ldexp(start[1], k), start[2])
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits,

@@ -45,6 +45,7 @@ def entry_error_bound(balls, grid_ints, shift: int, k: int, index) -> float:
 def _fast(stats, vectors, balls, idx, digits, count, max_range, deadline=None):
     """Step 1; ``None`` when the refinement left no fixed-point state."""
     import flint
+    from .refinement import _orthonormal_cols
     from .residual_bounds import residual_bounds
     if "matrix" not in stats or vectors is None or "column_values" not in stats:
         return None
@@ -68,11 +69,17 @@ def _fast(stats, vectors, balls, idx, digits, count, max_range, deadline=None):
     # (if a value is missed) everything at the full one
     lean = dict(half_accuracy=10.0 ** -(digits / 2 + 8) * smallest / math.sqrt(n),
                 gram_accuracy=10.0 ** -(digits + 4) / n)
-    for extra in (lean, {}):
+    # vectors orthonormal to fewer digits than wanted (the defects enter as factors 1 +- eps)
+    # are re-orthonormalized first
+    def attempt(extra):
         b = residual_bounds(A, U, V, delta, acc, block_digits=digits + 8, deadline=deadline, **extra)
-        out = _judged(b, k, prec, digits, count, floor)
-        if not out[2]:
-            break
+        return b, _judged(b, k, prec, digits, count, floor)
+    b, out = attempt(lean)
+    if out[2] and max(b.eps_u, b.eps_v) > 10.0 ** -(digits + 2):
+        U, V = _orthonormal_cols(U, U.nlimbs), _orthonormal_cols(V, V.nlimbs)
+        b, out = attempt(lean)
+    if out[2] and (deadline is None or time.perf_counter() < deadline):
+        b, out = attempt({})
     values, errs, bad = out
     return values, errs, bad, {"method": "residual bounds", "coupling": b.coupling, "eps_u": b.eps_u,
                                "eps_v": b.eps_v, "delta": delta, "second_order": b.second_order}
