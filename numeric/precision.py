@@ -301,6 +301,8 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
         svals, bounds, uncertified, achieved, stats["certificate"] = certified_values(
             values, index, stats, vectors, ball_values, digits, deadline, max_range)
         verified = not uncertified
+        if method.endswith("(fallback)"):
+            method = f"{stats['certificate'].get('method', 'ball arithmetic')} (fallback: no refinement)"
     for key in ("matrix", "column_values"):
         stats.pop(key, None)
     zeros = sum(1 for v in svals if v == 0)

@@ -187,3 +187,13 @@ def test_a_wrong_reference_is_detected():
         wrong = list(ref)
         wrong[k - 1] = ref[k - 1] * (1 + mpmath.mpf(10) ** -25)
     assert containment_failures(res.values, res.bounds, wrong) == [k]
+
+
+def test_a_spectrum_deeper_than_the_refinement_is_certified_through_mpmath():
+    # tanh at scale 1 spans more than the fixed-point refinement's range: mpmath's SVD at the
+    # precision the range needs gives the vectors, ball arithmetic the bounds
+    r = spectrum("tanh-s1-48x48")
+    assert r.verified and r.stats["certificate"]["method"].startswith("mpmath.svd_r")
+    assert "fallback" in r.method
+    ref = reference_values(CASES["tanh-s1-48x48"])
+    assert not containment_failures(r.values, r.bounds, ref)
