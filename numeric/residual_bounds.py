@@ -44,9 +44,10 @@ import numpy as np
 
 from analytic.errors import InputError
 
+from .block_values import abs_upper, arb_entries, block_values, descending, larger, smaller
 from .fixedpoint import Fixed, _col_dots_into, _gemm_into, _limb_products, _matmul_bound, _multiply_into, levels_for
 
-__all__ = ["truncation_bound", "bounded_matmul", "bounded_gram", "fixed_row", "ResidualBounds",
+__all__ = ["truncation_bound", "bounded_matmul", "bounded_gram", "ResidualBounds",
            "residual_bounds"]
 
 _MARGIN = 1 + 2.0 ** -30            # covers the float64 roundings of every bound computed below
@@ -96,20 +97,6 @@ def bounded_gram(X: Fixed, accuracy: float):
 def _exact_product(X: Fixed, Y: Fixed, product, shape, inner: int) -> Fixed:
     """Every limb pair: the exact result."""
     return _limb_products(X, Y, X.nlimbs + Y.nlimbs - 1, inner, product, shape, keep_all=True)
-
-
-def fixed_row(ints, e: int, beta: int) -> Fixed:
-    """The 1 x n Fixed row ``ints[j] * 2^e`` (Python integers), exactly.
-
-    >>> fixed_row([3, -5], -2, 20).to_float().tolist()
-    [[0.75, -1.25]]
-    """
-    pad = e % beta
-    ints = [int(v) << pad for v in ints]
-    e -= pad
-    bits = max((abs(v).bit_length() for v in ints), default=1)
-    nlimbs = math.ceil((bits + 2) / beta) + 1
-    return Fixed.from_ints(ints, (1, len(ints)), e + beta * nlimbs, beta, nlimbs)
 
 
 def _float_upper(X: Fixed) -> np.ndarray:
@@ -171,21 +158,6 @@ def _groups(diag: Fixed, coupling: np.ndarray, quadratic: float) -> list:
             cur = [b]
     groups.append(cur)
     return groups
-
-
-def _larger(a, b):
-    return b if b > a else a
-
-
-def _smaller(a, b):
-    return b if b < a else a
-
-
-def _compare(a, b) -> int:
-    return -1 if a > b else (1 if a < b else 0)
-
-
-_descending = functools.cmp_to_key(_compare)
 
 
 def _fro(M: np.ndarray) -> float:
@@ -255,7 +227,7 @@ def _bounds(A, U, V, W, Z, tw, tz, Pu, Pv, eu, ev, delta, block_digits, acc, hal
         UX, tw = _scaled_cols(U.cols(perm), X, acc, tw)
         VY, tz = _scaled_cols(V.cols(perm), Y, half, tz)
         UD, VD = UD + UX, VD + VY
-        dd, xx, yy = _arb_entries(diag), _arb_entries(X), _arb_entries(Y)
+        dd, xx, yy = arb_entries(diag), arb_entries(X), arb_entries(Y)
         for g in groups:
             if len(g) == 2:
                 a, b = g
@@ -292,132 +264,18 @@ def _masked(X: Fixed, keep) -> Fixed:
     return Fixed(limbs, X.E, X.beta)
 
 
-def _arb_entries(X: Fixed):
-    import flint
-    ints, e = X.to_ints()
-    unit = flint.arb(2) ** e
-    return [flint.arb(flint.fmpz(v)) * unit for v in ints]
-
-
-def _pair_values(a, b, c, d):
-    r"""Enclosures of the singular values of :math:`\begin{pmatrix} a & b \\ c & d
-    \end{pmatrix}` (exact arbs): :math:`\sigma_1 + \sigma_2 = \sqrt{(a+d)^2 + (b-c)^2}`,
-    :math:`\sigma_1 - \sigma_2 = |\sqrt{(a-d)^2 + (b+c)^2} - \ldots|` (sums of squares, safe at
-    an exact double value).
-
-    >>> import flint
-    >>> [(float(lo), float(hi)) for lo, hi in _pair_values(*map(flint.arb, (3, 0, 0, -1)))]
-    [(3.0, 3.0), (1.0, 1.0)]
-    """
-    import flint
-    zero = flint.arb(0)
-
-    def root(x):                          # enclosure of sqrt(x) for a ball x of a value >= 0
-        return _larger(zero, x.lower()).sqrt().lower(), x.upper().sqrt().upper()
-    p_lo, p_hi = root((a + d) * (a + d) + (b - c) * (b - c))       # (x * x: x ** 2 is NaN on a ball at 0)
-    q_lo, q_hi = root((a - d) * (a - d) + (b + c) * (b + c))
-    s1 = (((p_lo + q_lo) / 2).lower(), ((p_hi + q_hi) / 2).upper())
-    s2_lo = _larger(zero, _larger((p_lo - q_hi).lower(), (q_lo - p_hi).lower()))
-    s2_hi = _larger((p_hi - q_lo).upper(), (q_hi - p_lo).upper())
-    return [s1, ((s2_lo / 2).lower(), (s2_hi / 2).upper())]
-
-
-def _abs_upper(B) -> np.ndarray:
-    """``|B|`` (a Fixed block, or the four arb entries of a pair) as floats rounded up."""
-    if isinstance(B, Fixed):
-        return np.abs(B.to_float()) * (1 + 2.0 ** -40)
-    return np.array([float(x.abs_upper().mid()) for x in B]).reshape(2, 2) * (1 + 2.0 ** -40)
-
-
-def _cluster_hull(entries, k: int):
-    r"""``(lo, hi)`` enclosing every singular value of the k x k matrix of exact ``entries``
-    (row-major arbs): the square roots of the hull of the Gershgorin discs of :math:`B^\top B`.
-    Tight for a cluster (:math:`B \approx c\,Q`, :math:`Q` orthogonal), wide otherwise.
-
-    >>> import flint
-    >>> lo, hi = _cluster_hull([flint.arb(x) for x in (0, 2, 2, 0)], 2)
-    >>> float(lo), float(hi)
-    (2.0, 2.0)
-    """
-    import flint
-    zero = flint.arb(0)
-    B = flint.arb_mat(k, k, entries)
-    C = B.transpose() * B
-    lo, hi = None, None
-    for i in range(k):
-        radius = sum((abs(C[i, j]) for j in range(k) if j != i), zero)
-        a, b = (C[i, i] - radius).lower(), (C[i, i] + radius).upper()
-        lo = a if lo is None else _smaller(lo, a)
-        hi = b if hi is None else _larger(hi, b)
-    return _larger(zero, lo).sqrt().lower(), hi.sqrt().upper()
-
-
-def _shifted_gram_values(entries, k: int, floor):
-    r"""Enclosures of the singular values of a cluster block :math:`B` (exact ``entries``) from
-    :math:`C = B^\top B - s^2 I` with :math:`s` = ``floor`` (a rigorous lower bound of
-    :math:`\sigma_{\min}(B)`, so :math:`C` is positive semidefinite and its singular values are
-    its eigenvalues :math:`\mu_i = \sigma_i^2 - s^2`): one Weyl–Ostrowski bound of :math:`C` from
-    its float64 eigenvectors, then :math:`\sigma_i = \sqrt{s^2 + \mu_i}`.  The cluster's spread
-    is resolved relative to itself, not to :math:`\sigma`.  ``None`` if the bound is unbounded."""
-    import flint
-    from .certify import ball, ball_matrix, singular_value_bounds
-    B = flint.arb_mat(k, k, entries)
-    s2 = (floor * floor).lower()
-    eye = flint.arb_mat(k, k, [s2 if i == j else flint.arb(0) for i in range(k) for j in range(k)])
-    C = B.transpose() * B - eye
-    Cf = np.array([[float(C[i, j].mid()) for j in range(k)] for i in range(k)])
-    scale = float(np.max(np.abs(Cf))) or 1.0
-    _, X = np.linalg.eigh((Cf + Cf.T) / (2 * scale))
-    X = X[:, ::-1]
-    b = singular_value_bounds(C, ball_matrix(X), ball_matrix(X))
-    if not all(math.isfinite(float(u)) for u in b.upper):
-        return None
-    out = []
-    for a, u in zip(b.lower, b.upper):
-        lo_mu, hi_mu = ball(a).lower(), ball(u).upper()      # (rounded outwards if inexact)
-        out.append(((s2 + lo_mu).sqrt().lower(), (s2 + hi_mu).sqrt().upper()))
-    return out
-
-
-def _block_values(B, digits: int, deadline=None):
-    """Enclosures ``(lo, hi)`` of the singular values of the exact small block ``B`` (descending):
-    in closed form for 2 x 2; for a larger cluster the hull of :func:`_cluster_hull` when it is
-    tight to ``digits``, else ball-arithmetic steps (:func:`numeric.certify.certify_spectrum`)."""
-    import flint
-    from .certify import certify_spectrum
-    if not isinstance(B, Fixed):
-        return _pair_values(*B)
-    k = B.shape[0]
-    entries = _arb_entries(B)
-    enough = flint.arb(10) ** -(digits - 6)      # the caller's digits carry 8 guard digits
-    lo, hi = _cluster_hull(entries, k)
-    if lo > 0 and hi - lo <= lo * enough:
-        return [(lo, hi)] * k
-    shifted = _shifted_gram_values(entries, k, lo)
-    if shifted is not None and all(b - a <= a * enough for a, b in shifted):
-        return shifted
-    Bf = B.to_float()
-    Uf, _, Vtf = np.linalg.svd(Bf)
-    cert = certify_spectrum(lambda prec: entries, np.arange(k * k).reshape(k, k), Uf, Vtf.T, digits,
-                            4, k, deadline, 4 + digits)
-    out = []
-    for v, b in zip(cert.values, cert.bounds):
-        out.append(((flint.arb(v) - flint.arb(b)).lower(), (flint.arb(v) + flint.arb(b)).upper()))
-    return out
-
-
 def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block_digits) -> ResidualBounds:
     """First-order intervals for all values, then the second-order bound group by group."""
     import flint
     arb = flint.arb
     if eu >= 1 or ev >= 1:
         return ResidualBounds(tuple([arb(0)] * n), tuple([arb.pos_inf()] * n), math.inf, eu, ev, delta, 0)
-    d = _arb_entries(diag)
+    d = arb_entries(diag)
     dabs = np.abs(diag.to_float()[0]) * (1 + 2.0 ** -40)
     # |P D~|: columns scaled by |d| (singletons) or multiplied by |B| (clusters)
     PD, QD = Pu * dabs[None, :], Pv * dabs[None, :]
     for g, B in blocks.items():
-        Bf = _abs_upper(B)
+        Bf = abs_upper(B)
         PD[:, list(g)], QD[:, list(g)] = Pu[:, list(g)] @ Bf, Pv[:, list(g)] @ Bf.T
     PD, QD = PD * (1 + n * 2.0 ** -50), QD * (1 + n * 2.0 ** -50)
     r1c, r2c = _column_norms_upper(R1), _column_norms_upper(R2)
@@ -435,23 +293,23 @@ def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block
         else:
             k = len(g)
             err = arb(k * sqrt_n * su * tw * _MARGIN)
-            for lo, hi in _block_values(blocks[tuple(g)], *block_digits):
+            for lo, hi in block_values(blocks[tuple(g)], *block_digits):
                 centres.append(((lo - err).lower(), (hi + err).upper(), gi))
     R = arb(r)
-    los = sorted((c[0] for c in centres), key=_descending)       # exact comparisons (radius 0)
-    his = sorted((c[1] for c in centres), key=_descending)
+    los = sorted((c[0] for c in centres), key=descending)       # exact comparisons (radius 0)
+    his = sorted((c[1] for c in centres), key=descending)
     lo = [max(arb(0), (x - R).lower()) for x in los]
     hi = [(x + R).upper() for x in his]
     # second order, group by group: the others' intervals through prefix/suffix extremes
     mine = [[c for c in centres if c[2] == gi] for gi in range(len(groups))]
-    g_lo = [functools.reduce(_smaller, (c[0] for c in m)) for m in mine]
-    g_hi = [functools.reduce(_larger, (c[1] for c in m)) for m in mine]
+    g_lo = [functools.reduce(smaller, (c[0] for c in m)) for m in mine]
+    g_hi = [functools.reduce(larger, (c[1] for c in m)) for m in mine]
     prefix, suffix = [None] * len(groups), [None] * len(groups)
     for gi in range(len(groups)):
-        prefix[gi] = None if gi == 0 else (g_lo[gi - 1] if prefix[gi - 1] is None else _smaller(prefix[gi - 1], g_lo[gi - 1]))
+        prefix[gi] = None if gi == 0 else (g_lo[gi - 1] if prefix[gi - 1] is None else smaller(prefix[gi - 1], g_lo[gi - 1]))
     for gi in range(len(groups) - 1, -1, -1):
         last = gi == len(groups) - 1
-        suffix[gi] = None if last else (g_hi[gi + 1] if suffix[gi + 1] is None else _larger(suffix[gi + 1], g_hi[gi + 1]))
+        suffix[gi] = None if last else (g_hi[gi + 1] if suffix[gi + 1] is None else larger(suffix[gi + 1], g_hi[gi + 1]))
     second, ranks = 0, 0
     for gi, g in enumerate(groups):
         top_hi, bot_lo = g_hi[gi], g_lo[gi]
@@ -460,7 +318,7 @@ def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block
             gaps.append((prefix[gi] - R - top_hi).lower())
         if suffix[gi] is not None:
             gaps.append((bot_lo - suffix[gi] - R).lower())
-        eta = functools.reduce(_smaller, gaps)
+        eta = functools.reduce(smaller, gaps)
         if eta > 0:
             def norm(x):
                 return float(np.sqrt((x * x).sum())) * _MARGIN
@@ -468,10 +326,10 @@ def _intervals(diag, blocks, groups, R1, R2, Pu, Pv, eu, ev, tw, delta, n, block
             e_rows = (sv * norm(r2c[g]) + norm(qdc[g])) * _MARGIN          # |T_(G, rest)|_F
             e2 = arb(e_cols) * arb(e_cols) + arb(e_rows) * arb(e_rows)
             move = (e2 / eta).upper()
-            for m, c in enumerate(sorted(mine[gi], key=lambda c: _descending(c[1]))):
+            for m, c in enumerate(sorted(mine[gi], key=lambda c: descending(c[1]))):
                 i = ranks + m
-                lo[i] = _larger(lo[i], _larger(arb(0), (c[0] - move).lower()))
-                hi[i] = _smaller(hi[i], (c[1] + move).upper())
+                lo[i] = larger(lo[i], larger(arb(0), (c[0] - move).lower()))
+                hi[i] = smaller(hi[i], (c[1] + move).upper())
             second += len(g)
         ranks += len(g)
     EU, EV, DELTA = arb(eu), arb(ev), arb(delta)
