@@ -4,11 +4,13 @@ error bound.
 The entries (mpmath numbers, each rounded once) become a fixed-point matrix
 (:mod:`numeric.fixedpoint`); its float64 SVD is refined by :mod:`numeric.refinement` to the
 requested digits over a dynamic range that deepens until every non-zero value is resolved.
-``verify=True`` then certifies the values (:mod:`numeric.certify`): from the refined vectors,
-ball-arithmetic steps on the exact matrix (entries as arb balls that contain the exact values,
-at a precision that follows the spectrum's range) and a Weyl-Ostrowski bound give each value an
-error bound that holds for the exact matrix.  A value that cannot be certified within the
-budget is named in ``uncertified``; the result is then not ``verified``.
+``verify=True`` then certifies the values (:mod:`numeric.spectrum_certificate`): residual
+bounds of the refined vectors computed exactly in fixed point (:mod:`numeric.residual_bounds`),
+then, for what they miss, ball-arithmetic steps on the exact matrix (:mod:`numeric.certify`:
+entries as arb balls that contain the exact values, at a precision that follows the spectrum's
+range), then mpmath's SVD at the precision the range needs with ball-arithmetic bounds.  Each
+value gets an error bound that holds for the exact matrix; a value that cannot be certified
+within the budget is named in ``uncertified``, and the result is then not ``verified``.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ __all__ = ["refined_singular_values", "SpectrumResult", "network_spectrum", "mat
            "fixed_from_mp", "agreeing_digits", "mpmath_singular_values", "top_limb_shift"]
 
 # guard bits beyond the requested digits (+8 bits) and the dynamic range; the digits are
-# confirmed by the independent recomputation (``verify``), which uses 40 guard bits
+# certified afterwards (``verify``) by bounds that hold for the exact matrix
 GUARD_BITS = 4
 
 

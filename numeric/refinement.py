@@ -507,9 +507,10 @@ class _Refiner:
                                      s0, GROUP_TOL * s0[0], depth + 1)
             if self.fold and g > 2:
                 self._rotations[id(B)] = (_orthonormal_cols(Ub, self.nlimbs), _orthonormal_cols(Vb, self.nlimbs))
-            # only the singular values are returned: the group's columns of U and V are not
-            # rotated (U_G W_u would cost two full-precision products and nothing reads them;
-            # the groups are disjoint, so the other groups' blocks do not depend on them)
+            # the group's columns of U and V are rotated by the block's vectors only when a
+            # certificate will read them (``fold``, groups of 3+): U_G W_u costs two
+            # full-precision products, and the groups are disjoint, so the other groups' blocks
+            # do not depend on them
             return idx, sig_b
         # a cluster around c: the shifted Gram problem (see _cluster_values)
         c = float(np.median(sv))
