@@ -170,10 +170,10 @@ def _pad_square(values, index):
 
 
 def _spectrum_once(values, index, digits: int, guard_bits: int, regenerate=None,
-                   max_range: int = 120):
+                   max_range: int = 120, vectors: bool = True):
     from threadpoolctl import threadpool_limits
     with threadpool_limits(_blas_threads(max(np.shape(index)))):
-        return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range)
+        return _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range, vectors)
 
 
 _THREADS = {}
@@ -206,7 +206,7 @@ def _transposed(index):
     return np.ascontiguousarray(np.asarray(index).T)
 
 
-def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range):
+def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_range, vectors=True):
     """One computation; the dynamic range (decimal digits below s_1 resolved to full relative
     accuracy) starts at 16 and deepens while unresolved non-zero values remain."""
     range_digits = 16
@@ -236,7 +236,7 @@ def _spectrum_once_inner(values, index, digits, guard_bits, regenerate, max_rang
         if start is not None:         # the same matrix scaled by 2^k
             start = (start[0], np.ldexp(start[1], k), start[2])
         ints, e, stats = refined_singular_values(A, bits=bits, guard=guard_bits, range_bits=range_bits,
-                                                 start=start, vectors=True)
+                                                 start=start, vectors=vectors)
         stats["square"] = (idx, len(vals) - 1 if len(vals) > len(values) else None)
         stats["matrix"] = (A, k, grid[0], grid[3])      # the refined matrix times 2^k, its grid
         with mpmath.workprec(bits + range_bits + guard_bits + 64):
@@ -280,7 +280,8 @@ def matrix_spectrum(values, index, digits: int = 30, verify: bool = True, regene
     vectors = None
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range)
+            svals, stats = _spectrum_once(values, index, digits, GUARD_BITS, regenerate, max_range,
+                                          vectors=verify)     # the vectors: for the certificate
         vectors = stats.pop("vectors", None)
     except (RefinementFailed, OverflowError, FloatingPointError, InputError) as exc:
         if isinstance(exc, InputError) and exc.argument != "X":     # only a diverged refinement

@@ -110,7 +110,7 @@ def _mpmath_certificate(balls, idx, digits: int, count: int, max_range: int):
     ``digits + max_range + 10`` digits (entries: the balls' midpoints), certified by
     :func:`numeric.certify.singular_value_bounds` on the exact matrix; ``None`` if mpmath fails."""
     import flint
-    from .certify import ball_matrix, singular_value_bounds, _judge
+    from .certify import ball_matrix, singular_value_bounds, _exact, _judge
     t = time.perf_counter()
     dps = digits + max_range + 10
     prec = math.ceil((dps + 10) * math.log2(10))
@@ -118,7 +118,7 @@ def _mpmath_certificate(balls, idx, digits: int, count: int, max_range: int):
     flint.ctx.prec = prec
     try:
         entries = balls(prec)
-        mids = [_mid_mpf(b) for b in entries]
+        mids = [_exact(b.mid()) for b in entries]
         with mpmath.workdps(dps):
             M = mpmath.matrix([[mids[k] for k in row] for row in np.asarray(idx).tolist()])
             try:
@@ -145,11 +145,6 @@ def _mpmath_affordable(n: int, dps: int, deadline) -> bool:
         return False
     estimate = 25.0 * (n / 128) ** 3 * (dps / 160) ** 1.6
     return deadline is None or time.perf_counter() + estimate < deadline
-
-
-def _mid_mpf(b) -> "mpmath.mpf":
-    from .certify import _exact
-    return _exact(b.mid())
 
 
 def certified_values(values, index, stats, vectors, balls, digits: int, deadline, max_range: int):
